@@ -1,0 +1,32 @@
+//! Compiles `proto/` with protox (pure Rust, so no system `protoc` is needed) and
+//! writes the descriptor set that server reflection serves.
+
+use std::{env, fs, io, path::PathBuf};
+
+use protox::prost::Message;
+
+/// Messages that carry a password or a token: their `Debug` is written by hand in
+/// `src/proto.rs` so that a stray `{:?}` never prints a secret.
+const REDACTED: &[&str] = &[
+    "tessera.auth.v1.RegisterRequest",
+    "tessera.auth.v1.LoginRequest",
+    "tessera.auth.v1.LoginResponse",
+    "tessera.auth.v1.TokenPair",
+    "tessera.auth.v1.RefreshRequest",
+    "tessera.auth.v1.RefreshResponse",
+    "tessera.auth.v1.LogoutRequest",
+    "tessera.auth.v1.VerifyRequest",
+];
+
+fn main() -> io::Result<()> {
+    let proto = "proto/tessera/auth/v1/auth.proto";
+    println!("cargo:rerun-if-changed=proto");
+
+    let fds = protox::compile([proto], ["proto"]).map_err(io::Error::other)?;
+    let out = PathBuf::from(env::var("OUT_DIR").map_err(io::Error::other)?);
+    fs::write(out.join("tessera_descriptor.bin"), fds.encode_to_vec())?;
+
+    tonic_prost_build::configure()
+        .skip_debug(REDACTED.iter().map(|m| format!(".{m}")))
+        .compile_fds(fds)
+}

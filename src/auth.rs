@@ -1,0 +1,510 @@
+//! The use cases, in domain terms: no tonic, no SQL.
+//!
+//! # Refresh rotation and reuse
+//!
+//! A session is one login and the chain of refreshes after it. Each refresh token
+//! belongs to one generation of its session, and the session records the one
+//! generation that may still be spent.
+//!
+//! - Presenting the current generation's token spends it: in one transaction the
+//!   session's generation moves on (a conditional update: only one caller can win)
+//!   and the next token is stored. The access tokens issued before stay valid until
+//!   their own expiry: rotation never breaks the token in use.
+//! - Presenting a token whose generation is spent, or losing the race for the current
+//!   one, is reuse: someone holds a copy. The whole session is revoked in the same
+//!   transaction, so neither the thief nor the user can go on with it, and its access
+//!   tokens stop verifying (the in-memory revocation set learns it at once).
+//! - A revoked session's tokens answer TOKEN_REVOKED; its spent tokens presented again
+//!   after a reuse revocation answer REFRESH_TOKEN_REUSED.
+//!
+//! # Login
+//!
+//! A login is admitted by the failed-login budget ([`crate::throttle`]) before anything
+//! else: while throttled the password is not even checked. An unknown email costs one
+//! bcrypt verify against a dummy hash, so it answers in the same time and with the same
+//! error as a wrong password.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::{debug, info, warn};
+
+use crate::domain::{DEFAULT_ROLE, Email, EmailError, Password, PasswordError, SessionId};
+use crate::password::{HashError, Hasher};
+use crate::revocation::RevokedSessions;
+use crate::store::{NewSession, RevokeReason, Rotation, Store, StoreError, UserRow};
+use crate::throttle::Throttle;
+use crate::token::issue::{IssueError, Subject, TokenIssuer};
+use crate::token::refresh::RefreshToken;
+use crate::token::{AccessClaims, TokenVerifier, VerifyError};
+
+/// Why a use case refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("invalid email: {0}")]
+    InvalidEmail(EmailError),
+    #[error("weak password: {0}")]
+    WeakPassword(PasswordError),
+    #[error("email already registered")]
+    EmailTaken,
+    #[error("invalid argument {field}: {problem}")]
+    InvalidArgument {
+        field: &'static str,
+        problem: &'static str,
+    },
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    #[error("too many failed logins")]
+    RateLimited { retry_after: Duration },
+    #[error("password hashing is saturated")]
+    Overloaded,
+    #[error("token invalid")]
+    TokenInvalid,
+    #[error("token expired")]
+    TokenExpired,
+    #[error("token revoked")]
+    TokenRevoked,
+    #[error("refresh token reused")]
+    RefreshTokenReused,
+    #[error("store failed")]
+    Store(#[source] StoreError),
+    #[error("password hashing failed")]
+    Hashing(#[source] HashError),
+    #[error("token signing failed")]
+    Signing(#[source] IssueError),
+}
+
+impl From<VerifyError> for AuthError {
+    fn from(e: VerifyError) -> Self {
+        match e {
+            VerifyError::Expired => AuthError::TokenExpired,
+            VerifyError::Invalid | VerifyError::UnknownKey => AuthError::TokenInvalid,
+            VerifyError::Revoked => AuthError::TokenRevoked,
+        }
+    }
+}
+
+fn hashing(e: HashError) -> AuthError {
+    match e {
+        HashError::Busy => AuthError::Overloaded,
+        other => AuthError::Hashing(other),
+    }
+}
+
+/// Where a request came from, recorded on the session and used by the throttle.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    /// The peer's IP address.
+    pub address: Option<String>,
+    /// The `user-agent` the client sent.
+    pub user_agent: Option<String>,
+}
+
+/// A freshly issued pair.
+#[derive(Debug, Clone)]
+pub struct IssuedTokens {
+    pub access_token: String,
+    pub refresh_token: RefreshToken,
+    /// Access-token lifetime in seconds.
+    pub expires_in: i64,
+    /// Refresh-token lifetime in seconds.
+    pub refresh_expires_in: i64,
+}
+
+/// Settings of [`Auth`] that are not collaborators.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub refresh_ttl: Duration,
+    pub verify_leeway: Duration,
+    pub login_attempts_per_minute: u32,
+    pub login_attempts_per_address_per_minute: u32,
+}
+
+/// The use cases. Cheap to clone.
+pub struct Auth<S: Store> {
+    store: S,
+    hasher: Hasher,
+    issuer: TokenIssuer,
+    verifier: TokenVerifier,
+    revoked: Arc<RevokedSessions>,
+    by_email: Throttle,
+    by_address: Throttle,
+    refresh_ttl_secs: i64,
+    /// How long a revoked session must be remembered: access TTL plus leeway.
+    revocation_memory_secs: i64,
+}
+
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+impl<S: Store> Auth<S> {
+    /// Wires the use cases together.
+    pub fn new(
+        store: S,
+        hasher: Hasher,
+        issuer: TokenIssuer,
+        verifier: TokenVerifier,
+        policy: &Policy,
+    ) -> Self {
+        let revocation_memory_secs = issuer.ttl_secs().saturating_add(secs(policy.verify_leeway));
+        Self {
+            store,
+            hasher,
+            issuer,
+            verifier,
+            revoked: Arc::new(RevokedSessions::new()),
+            by_email: Throttle::new(policy.login_attempts_per_minute),
+            by_address: Throttle::new(policy.login_attempts_per_address_per_minute),
+            refresh_ttl_secs: secs(policy.refresh_ttl),
+            revocation_memory_secs,
+        }
+    }
+
+    /// The store, for start-up and shutdown.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The access-token issuer (its key is what GetJwks publishes).
+    pub fn issuer(&self) -> &TokenIssuer {
+        &self.issuer
+    }
+
+    /// Loads the sessions whose tokens may still be live into the revocation set.
+    pub async fn load_revocations(&self, now: i64) -> Result<usize, AuthError> {
+        let rows = self
+            .store
+            .revoked_since(now - self.revocation_memory_secs)
+            .await
+            .map_err(AuthError::Store)?;
+        for row in &rows {
+            self.remember_revoked(row.session_id, row.revoked_at);
+        }
+        Ok(rows.len())
+    }
+
+    fn remember_revoked(&self, sid: SessionId, revoked_at: i64) {
+        self.revoked
+            .insert(sid, revoked_at.saturating_add(self.revocation_memory_secs));
+    }
+
+    /// Registers a user with the default role. Hashing happens before any write.
+    pub async fn register(
+        &self,
+        email: &str,
+        password: String,
+        now: i64,
+    ) -> Result<UserRow, AuthError> {
+        let email = Email::parse(email).map_err(AuthError::InvalidEmail)?;
+        let password = Password::new(password).map_err(AuthError::WeakPassword)?;
+        let password_hash = self.hasher.hash(&password).await.map_err(hashing)?;
+        let user = UserRow {
+            id: crate::domain::UserId::random(),
+            email,
+            password_hash,
+            roles: vec![DEFAULT_ROLE.to_owned()],
+            created_at: now,
+        };
+        // No lookup first: the unique index decides, so concurrent registrations of
+        // one email cannot both pass.
+        match self.store.create_user(&user).await {
+            Ok(()) => {
+                info!(user_id = %user.id, "registered");
+                Ok(user)
+            }
+            Err(StoreError::Conflict) => {
+                debug!("registration refused: email taken");
+                Err(AuthError::EmailTaken)
+            }
+            Err(e) => Err(AuthError::Store(e)),
+        }
+    }
+
+    /// Checks credentials and opens a session.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: String,
+        client: &ClientInfo,
+        now: i64,
+    ) -> Result<(UserRow, IssuedTokens), AuthError> {
+        let email = Email::parse(email).map_err(AuthError::InvalidEmail)?;
+        let password = Password::for_login(password).ok_or(AuthError::InvalidArgument {
+            field: "password",
+            problem: "must be 1 to 1024 bytes",
+        })?;
+        self.admit(&email, client, now)?;
+        let verdict = self.check_password(&email, &password).await;
+        let user = match verdict {
+            Ok(Some(user)) => user,
+            Ok(None) => {
+                info!(
+                    client_address = client.address.as_deref(),
+                    reason = "INVALID_CREDENTIALS",
+                    "login failed"
+                );
+                return Err(AuthError::InvalidCredentials);
+            }
+            Err(e) => {
+                // Not a failed guess: give the attempt back.
+                self.release(&email, client);
+                return Err(e);
+            }
+        };
+        self.by_email.reset(email.as_str());
+        if let Some(address) = &client.address {
+            self.by_address.release(address);
+        }
+        let tokens = self.open_session(&user, client, now).await?;
+        Ok((user, tokens))
+    }
+
+    fn admit(&self, email: &Email, client: &ClientInfo, now: i64) -> Result<(), AuthError> {
+        let by_email = self.by_email.admit(email.as_str(), now);
+        let by_address = match &client.address {
+            Some(address) => self.by_address.admit(address, now),
+            None => Ok(()),
+        };
+        match (by_email, by_address) {
+            (Ok(()), Ok(())) => Ok(()),
+            (email_wait, address_wait) => {
+                if email_wait.is_ok() {
+                    self.by_email.release(email.as_str());
+                }
+                if address_wait.is_ok()
+                    && let Some(address) = &client.address
+                {
+                    self.by_address.release(address);
+                }
+                let retry_after = email_wait.err().max(address_wait.err()).unwrap_or_default();
+                warn!(
+                    client_address = client.address.as_deref(),
+                    retry_after_secs = retry_after.as_secs(),
+                    "login throttled"
+                );
+                Err(AuthError::RateLimited { retry_after })
+            }
+        }
+    }
+
+    fn release(&self, email: &Email, client: &ClientInfo) {
+        self.by_email.release(email.as_str());
+        if let Some(address) = &client.address {
+            self.by_address.release(address);
+        }
+    }
+
+    /// The user if the password is theirs; always exactly one bcrypt verify.
+    async fn check_password(
+        &self,
+        email: &Email,
+        password: &Password,
+    ) -> Result<Option<UserRow>, AuthError> {
+        let user = self
+            .store
+            .user_by_email(email)
+            .await
+            .map_err(AuthError::Store)?;
+        let matched = self
+            .hasher
+            .verify(password, user.as_ref().map(|u| &u.password_hash))
+            .await
+            .map_err(hashing)?;
+        Ok(user.filter(|_| matched))
+    }
+
+    async fn open_session(
+        &self,
+        user: &UserRow,
+        client: &ClientInfo,
+        now: i64,
+    ) -> Result<IssuedTokens, AuthError> {
+        let session_id = SessionId::random();
+        let (access_token, _) = self.sign(user, session_id, now)?;
+        let refresh_token = RefreshToken::generate();
+        self.store
+            .create_session(&NewSession {
+                id: session_id,
+                user_id: user.id,
+                refresh_hash: refresh_token.hash(),
+                now,
+                expires_at: now.saturating_add(self.refresh_ttl_secs),
+                client_address: client.address.clone(),
+                user_agent: client.user_agent.clone(),
+            })
+            .await
+            .map_err(AuthError::Store)?;
+        info!(user_id = %user.id, session_id = %session_id, client_address = client.address.as_deref(), "login ok");
+        Ok(self.pair(access_token, refresh_token))
+    }
+
+    fn sign(
+        &self,
+        user: &UserRow,
+        session_id: SessionId,
+        now: i64,
+    ) -> Result<(String, AccessClaims), AuthError> {
+        let user_id = user.id.to_string();
+        let sid = session_id.to_string();
+        self.issuer
+            .issue(
+                &Subject {
+                    user_id: &user_id,
+                    session_id: &sid,
+                    email: user.email.as_str(),
+                    roles: &user.roles,
+                },
+                now,
+            )
+            .map_err(AuthError::Signing)
+    }
+
+    fn pair(&self, access_token: String, refresh_token: RefreshToken) -> IssuedTokens {
+        IssuedTokens {
+            access_token,
+            refresh_token,
+            expires_in: self.issuer.ttl_secs(),
+            refresh_expires_in: self.refresh_ttl_secs,
+        }
+    }
+
+    /// Spends a refresh token for a new pair; see the module doc for the rules.
+    pub async fn refresh(&self, token: String, now: i64) -> Result<IssuedTokens, AuthError> {
+        let token = RefreshToken::from_client(token).ok_or(AuthError::TokenInvalid)?;
+        let row = self
+            .store
+            .refresh_token(&token.hash())
+            .await
+            .map_err(AuthError::Store)?
+            .ok_or(AuthError::TokenInvalid)?;
+        let spent = row.generation < row.session_generation;
+        match row.revoked {
+            Some(RevokeReason::Reuse) if spent => return Err(AuthError::RefreshTokenReused),
+            Some(_) => return Err(AuthError::TokenRevoked),
+            None => {}
+        }
+        if row.expires_at < now {
+            return Err(AuthError::TokenExpired);
+        }
+        if spent {
+            // A spent token came back: revoke the session. The store's conditional
+            // update makes this idempotent under races.
+            self.store
+                .revoke_session(row.session_id, RevokeReason::Reuse, now)
+                .await
+                .map_err(AuthError::Store)?;
+            self.remember_revoked(row.session_id, now);
+            warn!(user_id = %row.user_id, session_id = %row.session_id, "refresh token reuse detected; session revoked");
+            return Err(AuthError::RefreshTokenReused);
+        }
+        let user = self
+            .store
+            .user_by_id(row.user_id)
+            .await
+            .map_err(AuthError::Store)?
+            .ok_or(AuthError::TokenInvalid)?;
+        // Sign before the rotation commits, so nothing can fail between spending the
+        // old token and handing out the new pair.
+        let (access_token, _) = self.sign(&user, row.session_id, now)?;
+        let next = RefreshToken::generate();
+        let outcome = self
+            .store
+            .rotate(
+                row.session_id,
+                row.generation,
+                &next.hash(),
+                now,
+                now.saturating_add(self.refresh_ttl_secs),
+            )
+            .await
+            .map_err(AuthError::Store)?;
+        match outcome {
+            Rotation::Rotated => {
+                info!(user_id = %user.id, session_id = %row.session_id, generation = row.generation + 1, "refreshed");
+                Ok(self.pair(access_token, next))
+            }
+            Rotation::Lost { reason } => {
+                self.remember_revoked(row.session_id, now);
+                match reason {
+                    RevokeReason::Reuse => {
+                        warn!(user_id = %user.id, session_id = %row.session_id, "refresh token reuse detected (concurrent); session revoked");
+                        Err(AuthError::RefreshTokenReused)
+                    }
+                    RevokeReason::Logout => Err(AuthError::TokenRevoked),
+                }
+            }
+        }
+    }
+
+    /// Revokes the token's session, or all of its user's sessions. Unknown tokens are
+    /// not an error: logout reveals nothing.
+    pub async fn logout(
+        &self,
+        token: String,
+        all_sessions: bool,
+        now: i64,
+    ) -> Result<(), AuthError> {
+        let token = RefreshToken::from_client(token).ok_or(AuthError::InvalidArgument {
+            field: "refresh_token",
+            problem: "is required",
+        })?;
+        let Some(row) = self
+            .store
+            .refresh_token(&token.hash())
+            .await
+            .map_err(AuthError::Store)?
+        else {
+            debug!("logout with an unknown refresh token");
+            return Ok(());
+        };
+        if all_sessions {
+            let revoked = self
+                .store
+                .revoke_user_sessions(row.user_id, RevokeReason::Logout, now)
+                .await
+                .map_err(AuthError::Store)?;
+            for sid in &revoked {
+                self.remember_revoked(*sid, now);
+            }
+            info!(user_id = %row.user_id, sessions = revoked.len(), "logged out everywhere");
+        } else if self
+            .store
+            .revoke_session(row.session_id, RevokeReason::Logout, now)
+            .await
+            .map_err(AuthError::Store)?
+        {
+            self.remember_revoked(row.session_id, now);
+            info!(user_id = %row.user_id, session_id = %row.session_id, "logged out");
+        }
+        Ok(())
+    }
+
+    /// Verifies an access token: signature, claims, and the revocation set. No I/O.
+    pub fn verify(&self, token: &str, now: i64) -> Result<AccessClaims, AuthError> {
+        let claims = self.verifier.verify(token, now)?;
+        let sid = SessionId::parse(&claims.sid).ok_or(AuthError::TokenInvalid)?;
+        if self.revoked.contains(&sid) {
+            return Err(AuthError::TokenRevoked);
+        }
+        Ok(claims)
+    }
+
+    /// Purges expired rows and forgets what can no longer matter.
+    pub async fn purge(&self, now: i64) -> Result<u64, AuthError> {
+        self.revoked.prune(now);
+        self.by_email.prune(now);
+        self.by_address.prune(now);
+        self.store
+            .purge_expired(now, now - self.revocation_memory_secs)
+            .await
+            .map_err(AuthError::Store)
+    }
+}
+
+/// Seconds since the Unix epoch, from the system clock.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, secs)
+}

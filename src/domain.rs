@@ -1,0 +1,279 @@
+//! Values that validated on construction. Each has a private inner field, so its
+//! constructor is the only way in and a function that takes one needs no re-check.
+
+use std::fmt;
+
+use uuid::Uuid;
+
+/// The longest email accepted, in bytes (RFC 5321's path limit less the brackets).
+pub const MAX_EMAIL_BYTES: usize = 254;
+/// The shortest password accepted, in characters.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+/// The longest password accepted at registration, in bytes: bcrypt ignores the rest.
+pub const MAX_PASSWORD_BYTES: usize = 72;
+/// The longest password looked at by Login, in bytes: anything longer is refused
+/// before any hashing, so a huge password cannot buy CPU time.
+pub const MAX_LOGIN_PASSWORD_BYTES: usize = 1024;
+
+/// Why an email was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EmailError {
+    #[error("email is missing")]
+    Missing,
+    #[error("email is longer than {MAX_EMAIL_BYTES} bytes")]
+    TooLong,
+    #[error("email is not of the form local@domain.tld")]
+    Malformed,
+}
+
+/// A normalized email: trimmed, lower-cased, at most 254 bytes, `local@domain.tld`.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Email(String);
+
+impl Email {
+    /// Trims, lower-cases and checks an email. Two inputs that differ only in case or
+    /// surrounding whitespace give the same `Email`, which is what the unique index sees.
+    pub fn parse(raw: &str) -> Result<Self, EmailError> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err(EmailError::Missing);
+        }
+        if trimmed.len() > MAX_EMAIL_BYTES {
+            return Err(EmailError::TooLong);
+        }
+        let email = trimmed.to_lowercase();
+        let (local, domain) = email.split_once('@').ok_or(EmailError::Malformed)?;
+        let local_ok = !local.is_empty() && local.len() <= 64;
+        let domain_ok = domain.contains('.')
+            && domain.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+                    && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+            });
+        let chars_ok = email
+            .chars()
+            .all(|c| !c.is_whitespace() && !c.is_control() && c != '<' && c != '>');
+        if !(local_ok && domain_ok && chars_ok) {
+            return Err(EmailError::Malformed);
+        }
+        Ok(Email(email))
+    }
+
+    /// The normalized form.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Rebuilds an email the store read back; it was normalized when written.
+    pub(crate) fn from_store(value: String) -> Self {
+        Email(value)
+    }
+}
+
+impl fmt::Debug for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Email").field(&self.0).finish()
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Why a password was refused at registration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordError {
+    #[error("password is missing")]
+    Missing,
+    #[error("password is shorter than {MIN_PASSWORD_CHARS} characters")]
+    TooShort,
+    #[error("password is longer than {MAX_PASSWORD_BYTES} bytes")]
+    TooLong,
+}
+
+/// A password fit to hash: 8 characters to 72 bytes. Its `Debug` prints nothing of it.
+#[derive(Clone)]
+pub struct Password(String);
+
+impl Password {
+    /// Checks the registration rules. Bytes past 72 would be silently ignored by
+    /// bcrypt, so a longer password is refused rather than truncated.
+    pub fn new(raw: String) -> Result<Self, PasswordError> {
+        if raw.is_empty() {
+            return Err(PasswordError::Missing);
+        }
+        if raw.len() > MAX_PASSWORD_BYTES {
+            return Err(PasswordError::TooLong);
+        }
+        if raw.chars().count() < MIN_PASSWORD_CHARS {
+            return Err(PasswordError::TooShort);
+        }
+        Ok(Password(raw))
+    }
+
+    /// A password as typed at login: only bounded, never judged, so the rules in
+    /// force at registration cannot be probed through Login. `None` if it is empty or
+    /// longer than [`MAX_LOGIN_PASSWORD_BYTES`].
+    pub fn for_login(raw: String) -> Option<Self> {
+        (!raw.is_empty() && raw.len() <= MAX_LOGIN_PASSWORD_BYTES).then_some(Password(raw))
+    }
+
+    /// The secret itself, for the hasher only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+macro_rules! uuid_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(Uuid);
+
+        impl $name {
+            /// A new random id (UUID v4 from the system's CSPRNG).
+            pub fn random() -> Self {
+                let mut bytes = [0u8; 16];
+                crate::token::random_bytes(&mut bytes);
+                $name(uuid::Builder::from_random_bytes(bytes).into_uuid())
+            }
+
+            /// Parses the hyphenated UUID form.
+            pub fn parse(raw: &str) -> Option<Self> {
+                Uuid::try_parse(raw).ok().map($name)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.hyphenated().fmt(f)
+            }
+        }
+    };
+}
+
+uuid_id!(
+    /// A user's id; the `sub` claim of their access tokens.
+    UserId
+);
+uuid_id!(
+    /// A session's id: one login and the chain of refreshes that follows it; the `sid` claim.
+    SessionId
+);
+
+/// The role every user is given at registration.
+pub const DEFAULT_ROLE: &str = "user";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_is_trimmed_and_lower_cased() {
+        let email = Email::parse("  Alice.Smith@Example.COM \t").unwrap();
+        assert_eq!(email.as_str(), "alice.smith@example.com");
+    }
+
+    #[test]
+    fn emails_differing_in_case_and_padding_are_equal() {
+        assert_eq!(
+            Email::parse("Bob@Example.com").unwrap(),
+            Email::parse(" bob@example.com ").unwrap()
+        );
+    }
+
+    #[test]
+    fn malformed_emails_are_refused() {
+        for bad in [
+            "plain",
+            "@example.com",
+            "a@",
+            "a@localhost",
+            "a@@example.com",
+            "a b@example.com",
+            "a@exa mple.com",
+            "a@example..com",
+            "a@-example.com",
+        ] {
+            assert_eq!(Email::parse(bad), Err(EmailError::Malformed), "{bad}");
+        }
+        assert_eq!(Email::parse("   "), Err(EmailError::Missing));
+    }
+
+    #[test]
+    fn email_over_254_bytes_is_refused_and_254_is_accepted() {
+        let domain = format!(
+            "{}.{}.{}.com",
+            "d".repeat(63),
+            "e".repeat(63),
+            "f".repeat(63)
+        );
+        let fits = format!(
+            "{}@{domain}",
+            "a".repeat(MAX_EMAIL_BYTES - 1 - domain.len())
+        );
+        assert_eq!(fits.len(), MAX_EMAIL_BYTES);
+        assert!(Email::parse(&fits).is_ok());
+        let over = format!("a{fits}");
+        assert_eq!(Email::parse(&over), Err(EmailError::TooLong));
+    }
+
+    #[test]
+    fn password_needs_eight_characters() {
+        assert_eq!(
+            Password::new(String::new()).err(),
+            Some(PasswordError::Missing)
+        );
+        assert_eq!(
+            Password::new("1234567".into()).err(),
+            Some(PasswordError::TooShort)
+        );
+        assert!(Password::new("12345678".into()).is_ok());
+        // Eight characters, more bytes: characters are what count for the minimum.
+        assert!(Password::new("äöüßéèêë".into()).is_ok());
+    }
+
+    #[test]
+    fn password_over_72_bytes_is_refused_never_truncated() {
+        assert!(Password::new("a".repeat(72)).is_ok());
+        assert_eq!(
+            Password::new("a".repeat(73)).err(),
+            Some(PasswordError::TooLong)
+        );
+        // 37 two-byte characters: 37 characters but 74 bytes.
+        assert_eq!(
+            Password::new("é".repeat(37)).err(),
+            Some(PasswordError::TooLong)
+        );
+    }
+
+    #[test]
+    fn login_password_is_bounded_at_one_kib() {
+        assert!(Password::for_login("x".repeat(1024)).is_some());
+        assert!(Password::for_login("x".repeat(1025)).is_none());
+        assert!(Password::for_login(String::new()).is_none());
+    }
+
+    #[test]
+    fn password_debug_prints_nothing_of_it() {
+        let p = Password::new("correct horse".into()).unwrap();
+        assert!(!format!("{p:?}").contains("horse"));
+    }
+
+    #[test]
+    fn ids_round_trip_through_their_text_form() {
+        let id = UserId::random();
+        assert_eq!(UserId::parse(&id.to_string()), Some(id));
+        assert_ne!(SessionId::random(), SessionId::random());
+    }
+}

@@ -1,0 +1,123 @@
+//! The one mapping from errors to `tonic::Status`.
+//!
+//! One exhaustive `match`, no catch-all arm: a new error variant fails to compile here
+//! instead of quietly becoming INTERNAL. Every status carries an ErrorInfo (domain
+//! `tessera.auth`), plus a BadRequest field violation for bad input and a RetryInfo
+//! for RATE_LIMITED and OVERLOADED. Messages are fixed and client-safe; internal
+//! failures are logged here, once, with their source chain.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::auth::AuthError;
+use crate::reason::{DOMAIN, Reason};
+
+/// How long a client should wait when hashing is saturated.
+const OVERLOADED_RETRY: Duration = Duration::from_secs(1);
+
+/// Builds a status with an ErrorInfo for `reason`.
+pub fn status(code: Code, message: &str, reason: Reason) -> Status {
+    Status::with_error_details(code, message, info(reason))
+}
+
+fn info(reason: Reason) -> ErrorDetails {
+    ErrorDetails::with_error_info(reason.as_str(), DOMAIN, HashMap::new())
+}
+
+fn with_violation(
+    code: Code,
+    message: &str,
+    reason: Reason,
+    field: &str,
+    description: String,
+) -> Status {
+    let mut details = info(reason);
+    details.add_bad_request_violation(field, description);
+    Status::with_error_details(code, message, details)
+}
+
+fn with_retry(message: &str, reason: Reason, after: Duration) -> Status {
+    let mut details = info(reason);
+    details.set_retry_info(Some(after));
+    Status::with_error_details(Code::ResourceExhausted, message, details)
+}
+
+fn internal(err: &AuthError) -> Status {
+    let mut chain = String::new();
+    let mut source: Option<&dyn std::error::Error> = Some(err);
+    while let Some(e) = source {
+        if !chain.is_empty() {
+            chain.push_str(": ");
+        }
+        chain.push_str(&e.to_string());
+        source = e.source();
+    }
+    tracing::error!(error = %chain, "internal error");
+    status(Code::Internal, "internal error", Reason::Internal)
+}
+
+impl From<AuthError> for Status {
+    fn from(err: AuthError) -> Self {
+        match &err {
+            AuthError::InvalidEmail(e) => with_violation(
+                Code::InvalidArgument,
+                "invalid email",
+                Reason::InvalidEmail,
+                "email",
+                e.to_string(),
+            ),
+            AuthError::WeakPassword(e) => with_violation(
+                Code::InvalidArgument,
+                "password does not meet the rules: 8 characters to 72 bytes",
+                Reason::WeakPassword,
+                "password",
+                e.to_string(),
+            ),
+            AuthError::EmailTaken => status(
+                Code::AlreadyExists,
+                "email already registered",
+                Reason::EmailTaken,
+            ),
+            AuthError::InvalidArgument { field, problem } => with_violation(
+                Code::InvalidArgument,
+                "invalid argument",
+                Reason::InvalidArgument,
+                field,
+                format!("{field} {problem}"),
+            ),
+            AuthError::InvalidCredentials => status(
+                Code::Unauthenticated,
+                "invalid email or password",
+                Reason::InvalidCredentials,
+            ),
+            AuthError::RateLimited { retry_after } => with_retry(
+                "too many failed logins; retry later",
+                Reason::RateLimited,
+                *retry_after,
+            ),
+            AuthError::Overloaded => with_retry(
+                "server busy; retry shortly",
+                Reason::Overloaded,
+                OVERLOADED_RETRY,
+            ),
+            AuthError::TokenInvalid => {
+                status(Code::Unauthenticated, "token invalid", Reason::TokenInvalid)
+            }
+            AuthError::TokenExpired => {
+                status(Code::Unauthenticated, "token expired", Reason::TokenExpired)
+            }
+            AuthError::TokenRevoked => {
+                status(Code::Unauthenticated, "token revoked", Reason::TokenRevoked)
+            }
+            AuthError::RefreshTokenReused => status(
+                Code::Unauthenticated,
+                "refresh token reused; the session is revoked",
+                Reason::RefreshTokenReused,
+            ),
+            AuthError::Store(_) | AuthError::Hashing(_) | AuthError::Signing(_) => internal(&err),
+        }
+    }
+}

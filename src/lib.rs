@@ -1,0 +1,47 @@
+//! tessera: a gRPC authentication service.
+//!
+//! The crate is both the server (feature `server`, on by default) and the code a
+//! service needs to verify tessera's tokens in-process (feature `verifier`).
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`proto`] | the generated `tessera.auth.v1` types, client and server, and the descriptor set |
+//! | [`reason`] | the `ErrorInfo` reasons every error carries, shared by server and verifier |
+//! | [`token`] | access-token claims, the one verification path; issuing and keys (server) |
+//! | [`config`] | flags and `TESSERA_*` variables parsed into a validated [`config::Config`] |
+//! | [`telemetry`] | tracing subscriber set-up |
+//! | [`domain`] | `Email`, `Password`, `UserId`, `SessionId`: values that validated on construction |
+//! | [`password`] | bcrypt off the async runtime, with bounded concurrency and a dummy hash |
+//! | [`throttle`] | the failed-login budget per email and per client address |
+//! | [`revocation`] | the in-memory set of revoked sessions that Verify consults |
+//! | [`store`] | the `Store` trait and its SQLite implementation |
+//! | [`auth`] | the use cases (register, login, refresh, logout, verify) in domain terms |
+//! | [`grpc`] | proto <-> domain conversion, and the one mapping from errors to `tonic::Status` |
+//! | [`server`] | open everything, bind, serve until a shutdown future resolves |
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod proto;
+pub mod reason;
+pub mod token;
+
+#[cfg(feature = "server")]
+pub mod auth;
+#[cfg(feature = "server")]
+pub mod config;
+#[cfg(feature = "server")]
+pub mod domain;
+#[cfg(feature = "server")]
+pub mod grpc;
+#[cfg(feature = "server")]
+pub mod password;
+#[cfg(feature = "server")]
+pub mod revocation;
+#[cfg(feature = "server")]
+pub mod server;
+#[cfg(feature = "server")]
+pub mod store;
+#[cfg(feature = "server")]
+pub mod telemetry;
+#[cfg(feature = "server")]
+pub mod throttle;

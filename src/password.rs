@@ -1,0 +1,193 @@
+//! bcrypt, off the async runtime, with bounded concurrency.
+//!
+//! Every hash and verify runs on tokio's blocking pool, at most `concurrency` at a
+//! time, so the async workers stay free for Verify however hard logins hammer. At most
+//! `queue` more may wait for a slot; past that the caller gets [`HashError::Busy`]
+//! (RESOURCE_EXHAUSTED) at once instead of an unbounded queue.
+//!
+//! [`Hasher::verify`] against no stored hash still costs one bcrypt verify, against a
+//! dummy hash of the configured cost: an unknown email takes as long as a wrong password.
+
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+use tracing::Instrument;
+
+use crate::domain::Password;
+
+/// Why hashing did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// Every slot is busy and the waiting queue is full.
+    #[error("the password hashing queue is full")]
+    Busy,
+    /// bcrypt itself failed (cannot happen for a validated password).
+    #[error("bcrypt failed: {0}")]
+    Bcrypt(#[from] bcrypt::BcryptError),
+    /// The blocking task panicked or was cancelled.
+    #[error("the hashing task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// A bcrypt hash as stored. Its `Debug` prints nothing of it.
+#[derive(Clone)]
+pub struct PasswordHash(String);
+
+impl PasswordHash {
+    /// A hash read back from the store.
+    pub fn from_store(value: String) -> Self {
+        Self(value)
+    }
+
+    /// The hash text, for the store only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordHash(<redacted>)")
+    }
+}
+
+/// Hashes and verifies passwords. Cheap to clone.
+#[derive(Clone)]
+pub struct Hasher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    cost: u32,
+    running: Semaphore,
+    admitted: Semaphore,
+    dummy: String,
+}
+
+impl Hasher {
+    /// A hasher at bcrypt `cost` running `concurrency` operations at once with up to
+    /// `queue` waiting. Computes the dummy hash once, here, at the same cost.
+    pub fn new(cost: u32, concurrency: usize, queue: usize) -> Result<Self, HashError> {
+        let mut salt = [0u8; 16];
+        crate::token::random_bytes(&mut salt);
+        let mut secret = [0u8; 32];
+        crate::token::random_bytes(&mut secret);
+        // A random password nobody knows: verifying anything against it fails, after
+        // exactly the work a real verify does.
+        let dummy = bcrypt::hash_with_salt(secret, cost, salt)?.to_string();
+        let concurrency = concurrency.max(1);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                cost,
+                running: Semaphore::new(concurrency),
+                admitted: Semaphore::new(concurrency + queue),
+                dummy,
+            }),
+        })
+    }
+
+    /// The configured cost.
+    pub fn cost(&self) -> u32 {
+        self.inner.cost
+    }
+
+    /// Hashes a password with a fresh salt.
+    pub async fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
+        let cost = self.inner.cost;
+        let password = password.clone();
+        let hash = self
+            .run(move || {
+                let mut salt = [0u8; 16];
+                crate::token::random_bytes(&mut salt);
+                bcrypt::non_truncating_hash_with_salt(password.expose(), cost, salt)
+                    .map(|h| h.to_string())
+            })
+            .await??;
+        Ok(PasswordHash(hash))
+    }
+
+    /// Whether `password` matches `stored`; with no stored hash, verifies against the
+    /// dummy and answers false, in the same time.
+    pub async fn verify(
+        &self,
+        password: &Password,
+        stored: Option<&PasswordHash>,
+    ) -> Result<bool, HashError> {
+        let is_real = stored.is_some();
+        let hash = stored.map_or_else(|| self.inner.dummy.clone(), |h| h.0.clone());
+        let password = password.clone();
+        let matched = self
+            .run(move || {
+                // A login password may exceed bcrypt's 72 bytes (registration refuses
+                // such passwords, so it cannot match); verify its first 72 bytes anyway
+                // so the answer costs the same.
+                let bytes = password.expose().as_bytes();
+                let bytes = &bytes[..bytes.len().min(72)];
+                bcrypt::verify(bytes, &hash).unwrap_or(false)
+            })
+            .await?;
+        Ok(matched && is_real)
+    }
+
+    async fn run<T, F>(&self, work: F) -> Result<T, HashError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let _admitted = self
+            .inner
+            .admitted
+            .try_acquire()
+            .map_err(|_| HashError::Busy)?;
+        let _running = self
+            .inner
+            .running
+            .acquire()
+            .await
+            .map_err(|_| HashError::Busy)?;
+        let span = tracing::Span::current();
+        let result = tokio::task::spawn_blocking(move || span.in_scope(work))
+            .in_current_span()
+            .await?;
+        Ok(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_hash_verifies_its_password_and_no_other() {
+        let hasher = Hasher::new(4, 2, 8).unwrap();
+        let pw = Password::new("correct horse".into()).unwrap();
+        let hash = hasher.hash(&pw).await.unwrap();
+        assert!(hash.expose().starts_with("$2b$04$"));
+        assert!(hasher.verify(&pw, Some(&hash)).await.unwrap());
+        let other = Password::new("battery staple".into()).unwrap();
+        assert!(!hasher.verify(&other, Some(&hash)).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn verify_without_a_stored_hash_is_false() {
+        let hasher = Hasher::new(4, 1, 0).unwrap();
+        let pw = Password::new("whatever123".into()).unwrap();
+        assert!(!hasher.verify(&pw, None).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn the_dummy_hash_has_the_configured_cost() {
+        let hasher = Hasher::new(5, 1, 0).unwrap();
+        assert!(hasher.inner.dummy.starts_with("$2b$05$"));
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_answers_busy_instead_of_waiting() {
+        let hasher = Hasher::new(4, 1, 0).unwrap();
+        let held = hasher.inner.admitted.try_acquire().unwrap();
+        let pw = Password::new("whatever123".into()).unwrap();
+        assert!(matches!(hasher.hash(&pw).await, Err(HashError::Busy)));
+        drop(held);
+        assert!(hasher.hash(&pw).await.is_ok());
+    }
+}

@@ -1,0 +1,62 @@
+//! The reasons in the `google.rpc.ErrorInfo` of every error tessera returns.
+//!
+//! One enum, shared by the server's status mapping and the client-side verifier, so a
+//! client can branch on the same strings wherever a token was refused.
+
+/// The `ErrorInfo.domain` of every tessera error.
+pub const DOMAIN: &str = "tessera.auth";
+
+/// A machine-readable cause, sent as `ErrorInfo.reason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// The email is missing, malformed or longer than 254 bytes.
+    InvalidEmail,
+    /// The password is missing, shorter than 8 characters or longer than 72 bytes.
+    WeakPassword,
+    /// The email is registered already.
+    EmailTaken,
+    /// A field other than email or password is missing or out of bounds.
+    InvalidArgument,
+    /// Wrong password or unknown email: deliberately the same reason for both.
+    InvalidCredentials,
+    /// Too many failed logins; a `RetryInfo` says when to try again.
+    RateLimited,
+    /// The password-hashing queue is full; retry shortly.
+    Overloaded,
+    /// The token is malformed, forged, for another issuer or audience, or unknown.
+    TokenInvalid,
+    /// The token has expired.
+    TokenExpired,
+    /// The token's session was logged out or revoked.
+    TokenRevoked,
+    /// A spent refresh token was presented again; its session is now revoked.
+    RefreshTokenReused,
+    /// Something failed inside tessera; details are in its log, not in the answer.
+    Internal,
+}
+
+impl Reason {
+    /// The wire form, as in `ErrorInfo.reason`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Reason::InvalidEmail => "INVALID_EMAIL",
+            Reason::WeakPassword => "WEAK_PASSWORD",
+            Reason::EmailTaken => "EMAIL_TAKEN",
+            Reason::InvalidArgument => "INVALID_ARGUMENT",
+            Reason::InvalidCredentials => "INVALID_CREDENTIALS",
+            Reason::RateLimited => "RATE_LIMITED",
+            Reason::Overloaded => "OVERLOADED",
+            Reason::TokenInvalid => "TOKEN_INVALID",
+            Reason::TokenExpired => "TOKEN_EXPIRED",
+            Reason::TokenRevoked => "TOKEN_REVOKED",
+            Reason::RefreshTokenReused => "REFRESH_TOKEN_REUSED",
+            Reason::Internal => "INTERNAL",
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -1,0 +1,19 @@
+//! Tracing set-up. The level comes from `RUST_LOG` (default `info`); the format from
+//! `TESSERA_LOG_FORMAT`. Nothing in tessera logs a password, hash or token: spans use
+//! `skip_all` and name their fields.
+
+use tracing_subscriber::EnvFilter;
+
+use crate::config::LogFormat;
+
+/// Installs the global subscriber, writing to stderr. Call once, from `main`.
+pub fn init(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}

@@ -1,0 +1,86 @@
+//! Issuing access tokens.
+
+use std::time::Duration;
+
+use jsonwebtoken::{Algorithm, Header};
+
+use super::AccessClaims;
+use super::keys::SigningKey;
+
+/// Signing failed: the key was proven usable at start, so this is an internal fault.
+#[derive(Debug, thiserror::Error)]
+#[error("signing the access token failed: {0}")]
+pub struct IssueError(#[from] jsonwebtoken::errors::Error);
+
+/// Signs access tokens with the current key.
+#[derive(Clone, Debug)]
+pub struct TokenIssuer {
+    key: SigningKey,
+    issuer: String,
+    audience: String,
+    ttl_secs: i64,
+}
+
+/// What an access token is issued for.
+#[derive(Debug, Clone)]
+pub struct Subject<'a> {
+    /// The user id.
+    pub user_id: &'a str,
+    /// The session id.
+    pub session_id: &'a str,
+    /// The user's email.
+    pub email: &'a str,
+    /// The user's roles.
+    pub roles: &'a [String],
+}
+
+impl TokenIssuer {
+    /// An issuer for `iss` = `issuer`, `aud` = `audience`, lifetime `ttl`.
+    pub fn new(key: SigningKey, issuer: String, audience: String, ttl: Duration) -> Self {
+        Self {
+            key,
+            issuer,
+            audience,
+            ttl_secs: i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX),
+        }
+    }
+
+    /// The key tokens are signed with.
+    pub fn key(&self) -> &SigningKey {
+        &self.key
+    }
+
+    /// The access-token lifetime in seconds.
+    pub fn ttl_secs(&self) -> i64 {
+        self.ttl_secs
+    }
+
+    /// Signs a token for `subject`, issued at `now`; returns it with its claims.
+    pub fn issue(
+        &self,
+        subject: &Subject<'_>,
+        now: i64,
+    ) -> Result<(String, AccessClaims), IssueError> {
+        let mut jti = [0u8; 16];
+        super::random_bytes(&mut jti);
+        let claims = AccessClaims {
+            iss: self.issuer.clone(),
+            sub: subject.user_id.to_owned(),
+            aud: vec![self.audience.clone()],
+            exp: now.saturating_add(self.ttl_secs),
+            iat: now,
+            nbf: None,
+            jti: uuid::Builder::from_random_bytes(jti)
+                .into_uuid()
+                .to_string(),
+            sid: subject.session_id.to_owned(),
+            email: subject.email.to_owned(),
+            roles: subject.roles.to_vec(),
+        };
+        let mut header = Header::new(Algorithm::RS256);
+        header.typ = Some("JWT".into());
+        header.kid = Some(self.key.kid().to_owned());
+        let token = jsonwebtoken::encode(&header, &claims, self.key.encoding_key())?;
+        Ok((token, claims))
+    }
+}

@@ -1,0 +1,168 @@
+//! The `tessera` binary as an operator runs it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use tessera::proto::GetJwksRequest;
+use tessera::proto::auth_service_client::AuthServiceClient;
+
+fn tessera() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tessera"));
+    // Only what the test sets: no TESSERA_* from the developer's shell.
+    for (key, _) in std::env::vars() {
+        if key.starts_with("TESSERA_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("RUST_LOG", "info").env("NO_COLOR", "1");
+    cmd
+}
+
+/// Runs `tessera serve` with one bad setting; returns (exit code, stderr).
+fn serve_with(var: &str, value: &str) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tessera()
+        .arg("serve")
+        .env("TESSERA_DATA_DIR", dir.path())
+        .env("TESSERA_LISTEN", "127.0.0.1:0")
+        .env(var, value)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_bad_setting_exits_2_with_one_line_naming_the_variable() {
+    let cases = [
+        ("TESSERA_ACCESS_TTL", "soon"),
+        ("TESSERA_REFRESH_TTL", "-1"),
+        ("TESSERA_BCRYPT_COST", "3"),
+        ("TESSERA_BCRYPT_COST", "32"),
+        ("TESSERA_LISTEN", "not-an-address"),
+        ("TESSERA_DATABASE_URL", "mysql://secret-password@db/x"),
+        ("TESSERA_SIGNING_KEY", "/nonexistent/key.pem"),
+        ("TESSERA_LOG_FORMAT", "xml"),
+        ("TESSERA_LOGIN_ATTEMPTS_PER_MINUTE", "many"),
+    ];
+    for (var, value) in cases {
+        let (code, stderr) = serve_with(var, value);
+        assert_eq!(code, Some(2), "{var}={value}: {stderr}");
+        assert_eq!(
+            stderr.trim().lines().count(),
+            1,
+            "{var}: one line, got {stderr}"
+        );
+        assert!(stderr.contains(var), "{var}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(
+            !stderr.contains("secret-password"),
+            "never echo a value: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_signing_key_that_is_not_an_rsa_pkcs8_pem_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key.pem");
+    std::fs::write(
+        &key,
+        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let (code, stderr) = serve_with("TESSERA_SIGNING_KEY", key.to_str().unwrap());
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("TESSERA_SIGNING_KEY"), "{stderr}");
+}
+
+#[tokio::test]
+async fn serve_starts_on_the_embedded_default_and_sigterm_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut child = tessera()
+        .arg("serve")
+        .args(["--listen", "127.0.0.1:0", "--bcrypt-cost", "4"])
+        .env("TESSERA_DATA_DIR", &data)
+        .current_dir(dir.path())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The "ready" event names the bound address.
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("tessera exited before it was ready")
+            .unwrap();
+        if line.contains("ready")
+            && let Some(rest) = line.split("address=Some(").nth(1)
+        {
+            break rest.split(')').next().unwrap().to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+
+    let mut client = AuthServiceClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+    assert_eq!(
+        client
+            .get_jwks(GetJwksRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .keys
+            .len(),
+        1
+    );
+
+    // First start created the folder, the database and a private key readable by the owner only.
+    assert!(data.join("tessera.db").exists());
+    let key = data.join("signing-key.pem");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    let _ = Duration::ZERO;
+}
+
+#[test]
+fn a_configured_signing_key_is_used_and_never_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("mine.pem");
+    let (generated, pem) = tessera::token::keys::SigningKey::generate().unwrap();
+    std::fs::write(&key, &pem).unwrap();
+    // A bad listen address stops the binary after the key was loaded.
+    let out = tessera()
+        .arg("serve")
+        .env("TESSERA_DATA_DIR", dir.path().join("data"))
+        .env("TESSERA_SIGNING_KEY", &key)
+        .env("TESSERA_LISTEN", "256.0.0.1:1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(std::fs::read_to_string(&key).unwrap(), pem);
+    assert!(!dir.path().join("data").join("signing-key.pem").exists());
+    let _ = generated;
+}

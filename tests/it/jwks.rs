@@ -1,0 +1,55 @@
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use tessera::proto::GetJwksRequest;
+use tessera::token::AccessClaims;
+
+use crate::harness::{self, email};
+
+#[tokio::test]
+async fn get_jwks_keys_verify_an_issued_token_with_a_standard_jwt_library() {
+    let server = harness::spawn().await;
+    let (user, pair) = server.login_as(&email("jwks")).await;
+    let jwks = server
+        .client()
+        .get_jwks(GetJwksRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(jwks.keys.len(), 1);
+    let jwk = &jwks.keys[0];
+    assert_eq!(
+        (jwk.kty.as_str(), jwk.r#use.as_str(), jwk.alg.as_str()),
+        ("RSA", "sig", "RS256")
+    );
+    assert!(
+        !jwk.n.contains('=') && !jwk.e.contains('='),
+        "base64url without padding"
+    );
+    assert_eq!(jwk.e, "AQAB");
+
+    let header = jsonwebtoken::decode_header(&pair.access_token).unwrap();
+    assert_eq!(header.kid.as_deref(), Some(jwk.kid.as_str()));
+    let key = DecodingKey::from_rsa_components(&jwk.n, &jwk.e).unwrap();
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_issuer(&["tessera"]);
+    validation.set_audience(&["tessera"]);
+    let data = jsonwebtoken::decode::<AccessClaims>(&pair.access_token, &key, &validation).unwrap();
+    assert_eq!(data.claims.sub, user.id);
+}
+
+#[tokio::test]
+async fn the_kid_is_the_rfc7638_thumbprint_of_the_published_key() {
+    let server = harness::spawn().await;
+    let jwks = server
+        .client()
+        .get_jwks(GetJwksRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let jwk = &jwks.keys[0];
+    // RFC 7638: SHA-256 over the required members in lexicographic order, no spaces.
+    let canonical = format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, jwk.e, jwk.n);
+    let digest = tessera::token::sha256(canonical.as_bytes());
+    use base64::Engine;
+    let expected = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
+    assert_eq!(jwk.kid, expected);
+}

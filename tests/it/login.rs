@@ -1,0 +1,224 @@
+use std::time::{Duration, Instant};
+
+use tessera::proto::LoginRequest;
+use tonic::Code;
+use tonic_types::StatusExt;
+
+use crate::harness::{self, PASSWORD, assert_error, email};
+
+#[tokio::test]
+async fn login_returns_a_bearer_pair_with_lifetimes_and_the_user() {
+    let server = harness::spawn().await;
+    let email = email("login");
+    let registered = server.register(&email).await;
+    let res = server.login(&email.to_uppercase(), PASSWORD).await.unwrap();
+    let tokens = res.tokens.unwrap();
+    assert_eq!(tokens.token_type, "Bearer");
+    assert_eq!(tokens.expires_in, 15 * 60);
+    assert_eq!(tokens.refresh_expires_in, 7 * 24 * 3600);
+    assert_eq!(tokens.access_token.split('.').count(), 3);
+    assert!(
+        tokens.refresh_token.len() >= 43,
+        "at least 256 bits, base64url"
+    );
+    assert_eq!(res.user.unwrap(), registered);
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_email_get_the_same_answer() {
+    let server = harness::spawn().await;
+    let email = email("same");
+    server.register(&email).await;
+    let wrong = assert_error(
+        server.login(&email, "not the password").await,
+        Code::Unauthenticated,
+        "INVALID_CREDENTIALS",
+    );
+    let unknown = assert_error(
+        server.login(&harness::email("nobody"), PASSWORD).await,
+        Code::Unauthenticated,
+        "INVALID_CREDENTIALS",
+    );
+    assert_eq!(wrong.message(), unknown.message());
+}
+
+fn median(mut xs: Vec<Duration>) -> Duration {
+    xs.sort();
+    xs[xs.len() / 2]
+}
+
+#[tokio::test]
+async fn unknown_email_and_wrong_password_take_the_same_time() {
+    // A cost where one verify dominates the request; budgets out of the way.
+    let server = harness::spawn_with(|c| {
+        c.bcrypt_cost = 9;
+        c.login_attempts_per_minute = 1_000_000;
+        c.login_attempts_per_address_per_minute = 1_000_000;
+    })
+    .await;
+    let email = email("timing");
+    server.register(&email).await;
+    let (mut wrong, mut unknown) = (Vec::new(), Vec::new());
+    // Interleaved, so whatever else the machine does weighs on both series alike.
+    for i in 0..30 {
+        let start = Instant::now();
+        let _ = server.login(&email, "not the password").await.unwrap_err();
+        wrong.push(start.elapsed());
+        let start = Instant::now();
+        let _ = server
+            .login(&format!("ghost{i}@example.com"), "not the password")
+            .await
+            .unwrap_err();
+        unknown.push(start.elapsed());
+    }
+    let (wrong, unknown) = (median(wrong), median(unknown));
+    let ratio = unknown.as_secs_f64() / wrong.as_secs_f64();
+    assert!(
+        (0.5..=2.0).contains(&ratio),
+        "unknown email {unknown:?} vs wrong password {wrong:?}"
+    );
+}
+
+#[tokio::test]
+async fn failures_past_the_email_budget_are_rate_limited_even_with_the_right_password() {
+    let server = harness::spawn_with(|c| c.login_attempts_per_minute = 3).await;
+    let email = email("budget");
+    server.register(&email).await;
+    for _ in 0..3 {
+        assert_error(
+            server.login(&email, "wrong password").await,
+            Code::Unauthenticated,
+            "INVALID_CREDENTIALS",
+        );
+    }
+    let status = assert_error(
+        server.login(&email, PASSWORD).await,
+        Code::ResourceExhausted,
+        "RATE_LIMITED",
+    );
+    let retry = status.get_details_retry_info().expect("a RetryInfo");
+    let delay = retry.retry_delay.expect("a retry delay");
+    assert!(
+        delay > Duration::ZERO && delay <= Duration::from_secs(60),
+        "{delay:?}"
+    );
+    // Another email is not affected.
+    let other = harness::email("other");
+    server.register(&other).await;
+    assert!(server.login(&other, PASSWORD).await.is_ok());
+}
+
+#[tokio::test]
+async fn the_email_budget_applies_to_unknown_emails_too() {
+    let server = harness::spawn_with(|c| c.login_attempts_per_minute = 2).await;
+    let ghost = email("ghost");
+    for _ in 0..2 {
+        assert_error(
+            server.login(&ghost, PASSWORD).await,
+            Code::Unauthenticated,
+            "INVALID_CREDENTIALS",
+        );
+    }
+    assert_error(
+        server.login(&ghost, PASSWORD).await,
+        Code::ResourceExhausted,
+        "RATE_LIMITED",
+    );
+}
+
+#[tokio::test]
+async fn a_successful_login_resets_the_email_budget() {
+    let server = harness::spawn_with(|c| c.login_attempts_per_minute = 3).await;
+    let email = email("reset");
+    server.register(&email).await;
+    for _ in 0..2 {
+        let _ = server.login(&email, "wrong password").await.unwrap_err();
+    }
+    server.login(&email, PASSWORD).await.unwrap();
+    // Three fresh failures are allowed again before throttling.
+    for _ in 0..3 {
+        assert_error(
+            server.login(&email, "wrong password").await,
+            Code::Unauthenticated,
+            "INVALID_CREDENTIALS",
+        );
+    }
+    assert_error(
+        server.login(&email, PASSWORD).await,
+        Code::ResourceExhausted,
+        "RATE_LIMITED",
+    );
+}
+
+#[tokio::test]
+async fn failures_past_the_address_budget_are_rate_limited_across_emails() {
+    let server = harness::spawn_with(|c| {
+        c.login_attempts_per_minute = 100;
+        c.login_attempts_per_address_per_minute = 4;
+    })
+    .await;
+    let victim = email("victim");
+    server.register(&victim).await;
+    for i in 0..4 {
+        let spray = format!("spray{i}@example.com");
+        assert_error(
+            server.login(&spray, PASSWORD).await,
+            Code::Unauthenticated,
+            "INVALID_CREDENTIALS",
+        );
+    }
+    assert_error(
+        server.login(&victim, PASSWORD).await,
+        Code::ResourceExhausted,
+        "RATE_LIMITED",
+    );
+}
+
+#[tokio::test]
+async fn a_full_hashing_queue_answers_resource_exhausted_instead_of_queueing() {
+    let server = harness::spawn_with(|c| {
+        c.bcrypt_cost = 10;
+        c.hash_concurrency = 1;
+        c.hash_queue = 1;
+        c.login_attempts_per_minute = 1_000;
+        c.login_attempts_per_address_per_minute = 1_000;
+    })
+    .await;
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let mut client = server.client();
+            tokio::spawn(async move {
+                client
+                    .login(LoginRequest {
+                        email: format!("load{i}@example.com"),
+                        password: PASSWORD.into(),
+                    })
+                    .await
+            })
+        })
+        .collect();
+    let mut overloaded = 0;
+    for task in tasks {
+        if let Err(status) = task.await.unwrap()
+            && status.code() == Code::ResourceExhausted
+        {
+            assert_error::<()>(Err(status), Code::ResourceExhausted, "OVERLOADED");
+            overloaded += 1;
+        }
+    }
+    assert!(
+        overloaded >= 1,
+        "8 logins on 1 slot + 1 queue place: some must be refused"
+    );
+}
+
+#[tokio::test]
+async fn a_password_over_one_kib_is_refused_before_hashing() {
+    let server = harness::spawn().await;
+    let status = assert_error(
+        server.login(&email("big"), &"x".repeat(1025)).await,
+        Code::InvalidArgument,
+        "INVALID_ARGUMENT",
+    );
+    assert_eq!(harness::bad_request_field(&status), "password");
+}

@@ -1,0 +1,13 @@
+//! The integration suite: one binary, one module per area. Every test starts the real
+//! server on 127.0.0.1:0 with a fresh data folder, key and SQLite file, and talks gRPC.
+
+mod harness;
+
+mod binary;
+mod jwks;
+mod login;
+mod logout;
+mod refresh;
+mod register;
+mod server;
+mod verify;

@@ -1,0 +1,111 @@
+use tessera::proto::RegisterRequest;
+use tonic::Code;
+
+use crate::harness::{self, PASSWORD, assert_error, bad_request_field, email};
+
+fn request(email: &str, password: &str) -> RegisterRequest {
+    RegisterRequest {
+        email: email.into(),
+        password: password.into(),
+    }
+}
+
+#[tokio::test]
+async fn register_returns_the_user_with_a_normalized_email_and_the_user_role() {
+    let server = harness::spawn().await;
+    let user = server
+        .client()
+        .register(request("  Ada.Lovelace@Example.COM ", PASSWORD))
+        .await
+        .unwrap()
+        .into_inner()
+        .user
+        .unwrap();
+    assert!(uuid_like(&user.id), "{}", user.id);
+    assert_eq!(user.email, "ada.lovelace@example.com");
+    assert_eq!(user.roles, vec!["user".to_string()]);
+    assert!(user.created_at.unwrap().seconds > 0);
+}
+
+fn uuid_like(s: &str) -> bool {
+    s.len() == 36 && s.chars().filter(|c| *c == '-').count() == 4
+}
+
+#[tokio::test]
+async fn missing_malformed_or_overlong_emails_are_invalid_email_on_the_email_field() {
+    let server = harness::spawn().await;
+    let long = format!("{}@example.com", "a".repeat(250));
+    for bad in ["", "not-an-email", "a@b", long.as_str()] {
+        let status = assert_error(
+            server.client().register(request(bad, PASSWORD)).await,
+            Code::InvalidArgument,
+            "INVALID_EMAIL",
+        );
+        assert_eq!(bad_request_field(&status), "email", "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn short_missing_or_over_72_byte_passwords_are_weak_password_on_the_password_field() {
+    let server = harness::spawn().await;
+    let over_72_bytes = "é".repeat(40); // 40 characters, 80 bytes
+    for bad in [
+        "",
+        "1234567",
+        "a".repeat(73).as_str(),
+        over_72_bytes.as_str(),
+        "x".repeat(2000).as_str(),
+    ] {
+        let status = assert_error(
+            server.client().register(request(&email("weak"), bad)).await,
+            Code::InvalidArgument,
+            "WEAK_PASSWORD",
+        );
+        assert_eq!(bad_request_field(&status), "password");
+    }
+}
+
+#[tokio::test]
+async fn an_email_registered_already_however_cased_or_padded_is_email_taken() {
+    let server = harness::spawn().await;
+    server.register("grace@example.com").await;
+    for again in [
+        "grace@example.com",
+        " GRACE@example.com\t",
+        "Grace@Example.Com",
+    ] {
+        assert_error(
+            server.client().register(request(again, PASSWORD)).await,
+            Code::AlreadyExists,
+            "EMAIL_TAKEN",
+        );
+    }
+}
+
+#[tokio::test]
+async fn twenty_concurrent_registrations_of_one_email_give_exactly_one_ok() {
+    let server = harness::spawn().await;
+    let email = email("race");
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let mut client = server.client();
+            // Vary case and padding: the normalized email is what must be unique.
+            let email = if i % 2 == 0 {
+                email.to_uppercase()
+            } else {
+                format!(" {email} ")
+            };
+            tokio::spawn(async move { client.register(request(&email, PASSWORD)).await })
+        })
+        .collect();
+    let mut ok = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(status) => {
+                assert_error::<()>(Err(status), Code::AlreadyExists, "EMAIL_TAKEN");
+            }
+        }
+    }
+    assert_eq!(ok, 1);
+}

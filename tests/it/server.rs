@@ -1,0 +1,143 @@
+use tessera::proto::{GetJwksRequest, RegisterRequest};
+use tonic::Code;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+use crate::harness::{self, assert_error, email};
+use crate::refresh::verify;
+
+#[tokio::test]
+async fn health_is_serving_for_the_server_and_for_the_auth_service() {
+    let server = harness::spawn().await;
+    let mut health = HealthClient::new(server.channel().await);
+    for service in ["", "tessera.auth.v1.AuthService"] {
+        let status = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status;
+        assert_eq!(status, ServingStatus::Serving as i32, "{service:?}");
+    }
+}
+
+#[tokio::test]
+async fn reflection_lists_the_auth_service() {
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+    let server = harness::spawn().await;
+    let mut client = ServerReflectionClient::new(server.channel().await);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut stream = client
+        .server_reflection_info(tokio_stream::once(request))
+        .await
+        .unwrap()
+        .into_inner();
+    let response = stream.message().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+        panic!("unexpected reflection answer");
+    };
+    let names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
+    assert!(names.contains(&"tessera.auth.v1.AuthService"), "{names:?}");
+    assert!(names.contains(&"grpc.health.v1.Health"), "{names:?}");
+}
+
+#[tokio::test]
+async fn a_request_over_64_kib_is_refused() {
+    let server = harness::spawn().await;
+    let result = server
+        .client()
+        .register(RegisterRequest {
+            email: email("huge"),
+            password: "p".repeat(70 * 1024),
+        })
+        .await;
+    let status = result.unwrap_err();
+    assert_ne!(status.code(), Code::Ok);
+    assert_ne!(
+        status.code(),
+        Code::InvalidArgument,
+        "refused by size before the handler ran"
+    );
+}
+
+#[tokio::test]
+async fn a_restart_keeps_the_key_the_users_and_the_revocations() {
+    let server = harness::spawn().await;
+    let email = email("restart");
+    let (_, live) = server.login_as(&email).await;
+    let revoked = server
+        .login(&email, harness::PASSWORD)
+        .await
+        .unwrap()
+        .tokens
+        .unwrap();
+    server
+        .client()
+        .logout(tessera::proto::LogoutRequest {
+            refresh_token: revoked.refresh_token.clone(),
+            all_sessions: false,
+        })
+        .await
+        .unwrap();
+    let kid_before = server
+        .client()
+        .get_jwks(GetJwksRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .keys[0]
+        .kid
+        .clone();
+
+    let data_dir = server.stop().await;
+    let server = harness::spawn_in(data_dir, |_| {}).await;
+
+    let kid_after = server
+        .client()
+        .get_jwks(GetJwksRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .keys[0]
+        .kid
+        .clone();
+    assert_eq!(
+        kid_before, kid_after,
+        "the generated key is reused, not regenerated"
+    );
+    assert!(verify(&server, &live.access_token).await.is_ok());
+    assert_error(
+        verify(&server, &revoked.access_token).await,
+        Code::Unauthenticated,
+        "TOKEN_REVOKED",
+    );
+    assert!(server.login(&email, harness::PASSWORD).await.is_ok());
+}
+
+#[tokio::test]
+async fn shutdown_lets_an_in_flight_rpc_finish() {
+    let server = harness::spawn_with(|c| c.bcrypt_cost = 11).await;
+    let mut client = server.client();
+    let in_flight = tokio::spawn(async move {
+        client
+            .register(RegisterRequest {
+                email: "inflight@example.com".into(),
+                password: harness::PASSWORD.into(),
+            })
+            .await
+    });
+    // Let the request reach the server and start hashing.
+    tokio::task::yield_now().await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    server.stop().await;
+    assert!(in_flight.await.unwrap().is_ok());
+}

@@ -1,0 +1,247 @@
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use tessera::token::AccessClaims;
+use tessera::token::keys::SigningKey;
+use tonic::Code;
+
+use crate::harness::{self, TestServer, assert_error, email};
+use crate::refresh::verify;
+
+fn claims_of(token: &str) -> AccessClaims {
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+fn kid_of(token: &str) -> String {
+    jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
+}
+
+fn rs256(kid: &str) -> Header {
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some(kid.into());
+    header
+}
+
+/// Signs `claims` with the server's own key (as only tessera could).
+fn sign_as_server(server: &TestServer, header: &Header, claims: &AccessClaims) -> String {
+    let key = EncodingKey::from_rsa_pem(&server.signing_key_pem()).unwrap();
+    jsonwebtoken::encode(header, claims, &key).unwrap()
+}
+
+#[tokio::test]
+async fn a_valid_access_token_verifies_with_all_its_claims() {
+    let server = harness::spawn().await;
+    let email = email("claims");
+    let (user, pair) = server.login_as(&email).await;
+    let claims = verify(&server, &pair.access_token).await.unwrap();
+    assert_eq!(claims.subject, user.id);
+    assert_eq!(claims.email, email);
+    assert_eq!(claims.roles, vec!["user".to_string()]);
+    assert_eq!(claims.issuer, "tessera");
+    assert_eq!(claims.audience, vec!["tessera".to_string()]);
+    assert!(!claims.session_id.is_empty());
+    assert!(!claims.token_id.is_empty());
+    let (iat, exp) = (
+        claims.issued_at.unwrap().seconds,
+        claims.expires_at.unwrap().seconds,
+    );
+    assert_eq!(exp - iat, 15 * 60);
+}
+
+#[tokio::test]
+async fn the_access_token_header_is_rs256_jwt_with_the_key_thumbprint_as_kid() {
+    let server = harness::spawn().await;
+    let (_, pair) = server.login_as(&email("hdr")).await;
+    let header = jsonwebtoken::decode_header(&pair.access_token).unwrap();
+    assert_eq!(header.alg, Algorithm::RS256);
+    assert_eq!(header.typ.as_deref(), Some("JWT"));
+    let key = SigningKey::from_pem(&server.signing_key_pem()).unwrap();
+    assert_eq!(header.kid.as_deref(), Some(key.kid()));
+    let claims = claims_of(&pair.access_token);
+    assert!(!claims.jti.is_empty() && !claims.sid.is_empty());
+}
+
+#[tokio::test]
+async fn an_expired_access_token_is_token_expired() {
+    let server = harness::spawn_with(|c| {
+        c.access_ttl = Duration::from_secs(1);
+        c.verify_leeway = Duration::ZERO;
+    })
+    .await;
+    let (_, pair) = server.login_as(&email("old")).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_error(
+        verify(&server, &pair.access_token).await,
+        Code::Unauthenticated,
+        "TOKEN_EXPIRED",
+    );
+}
+
+#[tokio::test]
+async fn a_token_expired_within_the_leeway_still_verifies() {
+    let server = harness::spawn().await; // 30 s leeway
+    let (_, pair) = server.login_as(&email("skew")).await;
+    let mut claims = claims_of(&pair.access_token);
+    claims.exp = claims.iat - 10;
+    let token = sign_as_server(&server, &rs256(&kid_of(&pair.access_token)), &claims);
+    assert!(verify(&server, &token).await.is_ok());
+    claims.exp = claims.iat - 40;
+    let token = sign_as_server(&server, &rs256(&kid_of(&pair.access_token)), &claims);
+    assert_error(
+        verify(&server, &token).await,
+        Code::Unauthenticated,
+        "TOKEN_EXPIRED",
+    );
+}
+
+#[tokio::test]
+async fn a_tampered_signature_is_token_invalid() {
+    let server = harness::spawn().await;
+    let (_, pair) = server.login_as(&email("sig")).await;
+    let mut parts: Vec<String> = pair.access_token.split('.').map(str::to_owned).collect();
+    // Change the payload's roles, keep the signature.
+    let mut claims = claims_of(&pair.access_token);
+    claims.roles.push("admin".into());
+    parts[1] = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap());
+    assert_error(
+        verify(&server, &parts.join(".")).await,
+        Code::Unauthenticated,
+        "TOKEN_INVALID",
+    );
+}
+
+#[tokio::test]
+async fn an_alg_none_token_is_token_invalid() {
+    let server = harness::spawn().await;
+    let (_, pair) = server.login_as(&email("none")).await;
+    let header = format!(
+        r#"{{"alg":"none","typ":"JWT","kid":"{}"}}"#,
+        kid_of(&pair.access_token)
+    );
+    let payload = pair.access_token.split('.').nth(1).unwrap();
+    for signature in ["", "AAAA"] {
+        let token = format!(
+            "{}.{payload}.{signature}",
+            URL_SAFE_NO_PAD.encode(header.as_bytes())
+        );
+        assert_error(
+            verify(&server, &token).await,
+            Code::Unauthenticated,
+            "TOKEN_INVALID",
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_hs256_token_signed_with_the_public_key_is_token_invalid() {
+    let server = harness::spawn().await;
+    let (_, pair) = server.login_as(&email("confuse")).await;
+    let jwks = server
+        .client()
+        .get_jwks(tessera::proto::GetJwksRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let public = &jwks.keys[0];
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some(public.kid.clone());
+    let claims = claims_of(&pair.access_token);
+    // The key-confusion attack: the public key material as the HMAC secret.
+    let secrets = [
+        public.n.clone().into_bytes(),
+        format!("{}.{}", public.n, public.e).into_bytes(),
+    ];
+    for secret in &secrets {
+        let token =
+            jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(secret)).unwrap();
+        assert_error(
+            verify(&server, &token).await,
+            Code::Unauthenticated,
+            "TOKEN_INVALID",
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_token_signed_by_another_rsa_key_under_the_right_kid_is_token_invalid() {
+    let server = harness::spawn().await;
+    let (_, pair) = server.login_as(&email("forge")).await;
+    let (_, other_pem) = SigningKey::generate().unwrap();
+    let forged = jsonwebtoken::encode(
+        &rs256(&kid_of(&pair.access_token)),
+        &claims_of(&pair.access_token),
+        &EncodingKey::from_rsa_pem(other_pem.as_bytes()).unwrap(),
+    )
+    .unwrap();
+    assert_error(
+        verify(&server, &forged).await,
+        Code::Unauthenticated,
+        "TOKEN_INVALID",
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_kid_is_token_invalid() {
+    let server = harness::spawn().await;
+    let (_, pair) = server.login_as(&email("kid")).await;
+    let token = sign_as_server(
+        &server,
+        &rs256("no-such-key"),
+        &claims_of(&pair.access_token),
+    );
+    assert_error(
+        verify(&server, &token).await,
+        Code::Unauthenticated,
+        "TOKEN_INVALID",
+    );
+    let no_kid = sign_as_server(
+        &server,
+        &Header::new(Algorithm::RS256),
+        &claims_of(&pair.access_token),
+    );
+    assert_error(
+        verify(&server, &no_kid).await,
+        Code::Unauthenticated,
+        "TOKEN_INVALID",
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_issuer_or_audience_is_token_invalid() {
+    let server = harness::spawn().await;
+    let (_, pair) = server.login_as(&email("iss")).await;
+    let header = rs256(&kid_of(&pair.access_token));
+    let mut wrong_iss = claims_of(&pair.access_token);
+    wrong_iss.iss = "someone-else".into();
+    let mut wrong_aud = claims_of(&pair.access_token);
+    wrong_aud.aud = vec!["another-api".into()];
+    for claims in [wrong_iss, wrong_aud] {
+        let token = sign_as_server(&server, &header, &claims);
+        assert_error(
+            verify(&server, &token).await,
+            Code::Unauthenticated,
+            "TOKEN_INVALID",
+        );
+    }
+}
+
+#[tokio::test]
+async fn garbage_is_token_invalid() {
+    let server = harness::spawn().await;
+    for garbage in [
+        "",
+        "garbage",
+        "a.b.c",
+        "eyJhbGciOiJSUzI1NiJ9..",
+        &"x".repeat(10_000),
+    ] {
+        assert_error(
+            verify(&server, garbage).await,
+            Code::Unauthenticated,
+            "TOKEN_INVALID",
+        );
+    }
+}
