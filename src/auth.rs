@@ -194,6 +194,7 @@ impl<S: Store> Auth<S> {
         &self,
         email: &str,
         password: String,
+        client: &ClientInfo,
         now: i64,
     ) -> Result<UserRow, AuthError> {
         let email = Email::parse(email).map_err(AuthError::InvalidEmail)?;
@@ -210,7 +211,7 @@ impl<S: Store> Auth<S> {
         // one email cannot both pass.
         match self.store.create_user(&user).await {
             Ok(()) => {
-                info!(user_id = %user.id, "registered");
+                info!(user_id = %user.id, client_address = client.address.as_deref(), "registered");
                 Ok(user)
             }
             Err(StoreError::Conflict) => {
@@ -370,7 +371,12 @@ impl<S: Store> Auth<S> {
     }
 
     /// Spends a refresh token for a new pair; see the module doc for the rules.
-    pub async fn refresh(&self, token: String, now: i64) -> Result<IssuedTokens, AuthError> {
+    pub async fn refresh(
+        &self,
+        token: String,
+        client: &ClientInfo,
+        now: i64,
+    ) -> Result<IssuedTokens, AuthError> {
         let token = RefreshToken::from_client(token).ok_or(AuthError::TokenInvalid)?;
         let row = self
             .store
@@ -395,7 +401,12 @@ impl<S: Store> Auth<S> {
                 .await
                 .map_err(AuthError::Store)?;
             self.remember_revoked(row.session_id, now);
-            warn!(user_id = %row.user_id, session_id = %row.session_id, "refresh token reuse detected; session revoked");
+            warn!(
+                user_id = %row.user_id,
+                session_id = %row.session_id,
+                client_address = client.address.as_deref(),
+                "refresh token reuse detected; session revoked"
+            );
             return Err(AuthError::RefreshTokenReused);
         }
         let user = self
@@ -421,14 +432,25 @@ impl<S: Store> Auth<S> {
             .map_err(AuthError::Store)?;
         match outcome {
             Rotation::Rotated => {
-                info!(user_id = %user.id, session_id = %row.session_id, generation = row.generation + 1, "refreshed");
+                info!(
+                    user_id = %user.id,
+                    session_id = %row.session_id,
+                    generation = row.generation + 1,
+                    client_address = client.address.as_deref(),
+                    "refreshed"
+                );
                 Ok(self.pair(access_token, next))
             }
             Rotation::Lost { reason } => {
                 self.remember_revoked(row.session_id, now);
                 match reason {
                     RevokeReason::Reuse => {
-                        warn!(user_id = %user.id, session_id = %row.session_id, "refresh token reuse detected (concurrent); session revoked");
+                        warn!(
+                            user_id = %user.id,
+                            session_id = %row.session_id,
+                            client_address = client.address.as_deref(),
+                            "refresh token reuse detected (concurrent); session revoked"
+                        );
                         Err(AuthError::RefreshTokenReused)
                     }
                     RevokeReason::Logout => Err(AuthError::TokenRevoked),
@@ -443,6 +465,7 @@ impl<S: Store> Auth<S> {
         &self,
         token: String,
         all_sessions: bool,
+        client: &ClientInfo,
         now: i64,
     ) -> Result<(), AuthError> {
         let token = RefreshToken::from_client(token).ok_or(AuthError::InvalidArgument {
@@ -467,7 +490,12 @@ impl<S: Store> Auth<S> {
             for sid in &revoked {
                 self.remember_revoked(*sid, now);
             }
-            info!(user_id = %row.user_id, sessions = revoked.len(), "logged out everywhere");
+            info!(
+                user_id = %row.user_id,
+                sessions = revoked.len(),
+                client_address = client.address.as_deref(),
+                "logged out everywhere"
+            );
         } else if self
             .store
             .revoke_session(row.session_id, RevokeReason::Logout, now)
@@ -475,7 +503,12 @@ impl<S: Store> Auth<S> {
             .map_err(AuthError::Store)?
         {
             self.remember_revoked(row.session_id, now);
-            info!(user_id = %row.user_id, session_id = %row.session_id, "logged out");
+            info!(
+                user_id = %row.user_id,
+                session_id = %row.session_id,
+                client_address = client.address.as_deref(),
+                "logged out"
+            );
         }
         Ok(())
     }

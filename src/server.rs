@@ -149,7 +149,9 @@ impl<S: Store> Server<S> {
             listener,
             config,
         } = self;
-        let addr = listener.local_addr().ok();
+        let addr = listener
+            .local_addr()
+            .map_err(|e| ConfigError::new("TESSERA_LISTEN", format!("cannot listen: {e}")))?;
         let (reporter, health) = tonic_health::server::health_reporter();
         let reflection_v1 = reflection()
             .build_v1()
@@ -174,7 +176,7 @@ impl<S: Store> Server<S> {
             .set_service_status("", ServingStatus::Serving)
             .await;
         info!(
-            address = ?addr,
+            address = %addr,
             backend = config.database_url.kind(),
             kid = auth.issuer().key().kid(),
             "ready"

@@ -81,10 +81,11 @@ impl<S: Store> AuthService for AuthGrpc<S> {
         &self,
         request: Request<proto::RegisterRequest>,
     ) -> Result<Response<proto::RegisterResponse>, Status> {
+        let client = client(&request);
         let req = request.into_inner();
         let row = self
             .auth
-            .register(&req.email, req.password, unix_now())
+            .register(&req.email, req.password, &client, unix_now())
             .await?;
         Ok(Response::new(proto::RegisterResponse {
             user: Some(user(&row)),
@@ -113,8 +114,12 @@ impl<S: Store> AuthService for AuthGrpc<S> {
         &self,
         request: Request<proto::RefreshRequest>,
     ) -> Result<Response<proto::RefreshResponse>, Status> {
+        let client = client(&request);
         let req = request.into_inner();
-        let tokens = self.auth.refresh(req.refresh_token, unix_now()).await?;
+        let tokens = self
+            .auth
+            .refresh(req.refresh_token, &client, unix_now())
+            .await?;
         Ok(Response::new(proto::RefreshResponse {
             tokens: Some(pair(tokens)),
         }))
@@ -125,9 +130,10 @@ impl<S: Store> AuthService for AuthGrpc<S> {
         &self,
         request: Request<proto::LogoutRequest>,
     ) -> Result<Response<proto::LogoutResponse>, Status> {
+        let client = client(&request);
         let req = request.into_inner();
         self.auth
-            .logout(req.refresh_token, req.all_sessions, unix_now())
+            .logout(req.refresh_token, req.all_sessions, &client, unix_now())
             .await?;
         Ok(Response::new(proto::LogoutResponse {}))
     }

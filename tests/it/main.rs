@@ -10,4 +10,5 @@ mod logout;
 mod refresh;
 mod register;
 mod server;
+mod store;
 mod verify;
