@@ -238,9 +238,10 @@ impl<S: Store> Auth<S> {
         self.admit(&email, client, now)?;
         let verdict = self.check_password(&email, &password).await;
         let user = match verdict {
-            Ok(Some(user)) => user,
-            Ok(None) => {
+            Ok((Some(user), true)) => user,
+            Ok((known, _)) => {
                 info!(
+                    user_id = known.map(|u| u.id.to_string()),
                     client_address = client.address.as_deref(),
                     reason = "INVALID_CREDENTIALS",
                     "login failed"
@@ -296,12 +297,13 @@ impl<S: Store> Auth<S> {
         }
     }
 
-    /// The user if the password is theirs; always exactly one bcrypt verify.
+    /// The user with this email, if any, and whether the password is theirs; always
+    /// exactly one bcrypt verify.
     async fn check_password(
         &self,
         email: &Email,
         password: &Password,
-    ) -> Result<Option<UserRow>, AuthError> {
+    ) -> Result<(Option<UserRow>, bool), AuthError> {
         let user = self
             .store
             .user_by_email(email)
@@ -312,7 +314,7 @@ impl<S: Store> Auth<S> {
             .verify(password, user.as_ref().map(|u| &u.password_hash))
             .await
             .map_err(hashing)?;
-        Ok(user.filter(|_| matched))
+        Ok((user, matched))
     }
 
     async fn open_session(
@@ -396,11 +398,8 @@ impl<S: Store> Auth<S> {
         if spent {
             // A spent token came back: revoke the session. The store's conditional
             // update makes this idempotent under races.
-            self.store
-                .revoke_session(row.session_id, RevokeReason::Reuse, now)
-                .await
-                .map_err(AuthError::Store)?;
-            self.remember_revoked(row.session_id, now);
+            self.revoke(row.session_id, RevokeReason::Reuse, now)
+                .await?;
             warn!(
                 user_id = %row.user_id,
                 session_id = %row.session_id,
@@ -497,12 +496,9 @@ impl<S: Store> Auth<S> {
                 "logged out everywhere"
             );
         } else if self
-            .store
-            .revoke_session(row.session_id, RevokeReason::Logout, now)
-            .await
-            .map_err(AuthError::Store)?
+            .revoke(row.session_id, RevokeReason::Logout, now)
+            .await?
         {
-            self.remember_revoked(row.session_id, now);
             info!(
                 user_id = %row.user_id,
                 session_id = %row.session_id,
@@ -511,6 +507,24 @@ impl<S: Store> Auth<S> {
             );
         }
         Ok(())
+    }
+
+    /// Revokes one session in the store and in the revocation set; true if it was live.
+    async fn revoke(
+        &self,
+        sid: SessionId,
+        reason: RevokeReason,
+        now: i64,
+    ) -> Result<bool, AuthError> {
+        let was_live = self
+            .store
+            .revoke_session(sid, reason, now)
+            .await
+            .map_err(AuthError::Store)?;
+        // Remembered even if it was revoked already: the set is idempotent, and an
+        // instance that missed the first revocation learns it here.
+        self.remember_revoked(sid, now);
+        Ok(was_live)
     }
 
     /// Verifies an access token: signature, claims, and the revocation set. No I/O.

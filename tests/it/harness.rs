@@ -6,7 +6,10 @@ use std::time::Duration;
 use tempfile::TempDir;
 use tessera::config::Config;
 use tessera::proto::auth_service_client::AuthServiceClient;
-use tessera::proto::{LoginRequest, LoginResponse, RegisterRequest, TokenPair, User};
+use tessera::proto::{
+    Claims, GetJwksRequest, Jwk, LoginRequest, LoginResponse, LogoutRequest, RefreshRequest,
+    RegisterRequest, TokenPair, User, VerifyRequest,
+};
 use tessera::server::{ServeError, Server};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -132,6 +135,48 @@ impl TestServer {
         self.register(email).await;
         let res = self.login(email, PASSWORD).await.unwrap();
         (res.user.unwrap(), res.tokens.unwrap())
+    }
+
+    /// Logs an already registered user in once more: a second session.
+    pub async fn new_session(&self, email: &str) -> TokenPair {
+        self.login(email, PASSWORD).await.unwrap().tokens.unwrap()
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, Status> {
+        self.client()
+            .refresh(RefreshRequest {
+                refresh_token: refresh_token.into(),
+            })
+            .await
+            .map(|r| r.into_inner().tokens.unwrap())
+    }
+
+    pub async fn logout(&self, refresh_token: &str, all_sessions: bool) -> Result<(), Status> {
+        self.client()
+            .logout(LogoutRequest {
+                refresh_token: refresh_token.into(),
+                all_sessions,
+            })
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn verify(&self, access_token: &str) -> Result<Claims, Status> {
+        self.client()
+            .verify(VerifyRequest {
+                access_token: access_token.into(),
+            })
+            .await
+            .map(|r| r.into_inner().claims.unwrap())
+    }
+
+    pub async fn jwks(&self) -> Vec<Jwk> {
+        self.client()
+            .get_jwks(GetJwksRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .keys
     }
 
     /// The PEM of the server's generated signing key.

@@ -1,5 +1,4 @@
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use tessera::proto::GetJwksRequest;
 use tessera::token::AccessClaims;
 
 use crate::harness::{self, email};
@@ -8,14 +7,9 @@ use crate::harness::{self, email};
 async fn get_jwks_keys_verify_an_issued_token_with_a_standard_jwt_library() {
     let server = harness::spawn().await;
     let (user, pair) = server.login_as(&email("jwks")).await;
-    let jwks = server
-        .client()
-        .get_jwks(GetJwksRequest {})
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(jwks.keys.len(), 1);
-    let jwk = &jwks.keys[0];
+    let keys = server.jwks().await;
+    assert_eq!(keys.len(), 1);
+    let jwk = &keys[0];
     assert_eq!(
         (jwk.kty.as_str(), jwk.r#use.as_str(), jwk.alg.as_str()),
         ("RSA", "sig", "RS256")
@@ -39,13 +33,8 @@ async fn get_jwks_keys_verify_an_issued_token_with_a_standard_jwt_library() {
 #[tokio::test]
 async fn the_kid_is_the_rfc7638_thumbprint_of_the_published_key() {
     let server = harness::spawn().await;
-    let jwks = server
-        .client()
-        .get_jwks(GetJwksRequest {})
-        .await
-        .unwrap()
-        .into_inner();
-    let jwk = &jwks.keys[0];
+    let keys = server.jwks().await;
+    let jwk = &keys[0];
     // RFC 7638: SHA-256 over the required members in lexicographic order, no spaces.
     let canonical = format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, jwk.e, jwk.n);
     let digest = tessera::token::sha256(canonical.as_bytes());

@@ -1,54 +1,28 @@
 use std::time::Duration;
 
-use tessera::proto::{LogoutRequest, RefreshRequest, TokenPair, VerifyRequest};
-use tonic::{Code, Status};
+use tonic::Code;
 
-use crate::harness::{self, Client, TestServer, assert_error, email};
-
-async fn refresh(client: &mut Client, token: &str) -> Result<TokenPair, Status> {
-    client
-        .refresh(RefreshRequest {
-            refresh_token: token.into(),
-        })
-        .await
-        .map(|r| r.into_inner().tokens.unwrap())
-}
-
-pub async fn verify(server: &TestServer, token: &str) -> Result<tessera::proto::Claims, Status> {
-    server
-        .client()
-        .verify(VerifyRequest {
-            access_token: token.into(),
-        })
-        .await
-        .map(|r| r.into_inner().claims.unwrap())
-}
+use crate::harness::{self, assert_error, email};
 
 #[tokio::test]
 async fn refresh_returns_a_new_pair_and_spends_the_presented_token() {
     let server = harness::spawn().await;
     let (_, first) = server.login_as(&email("rot")).await;
-    let second = refresh(&mut server.client(), &first.refresh_token)
-        .await
-        .unwrap();
+    let second = server.refresh(&first.refresh_token).await.unwrap();
     assert_ne!(second.refresh_token, first.refresh_token);
     assert_ne!(second.access_token, first.access_token);
     assert_eq!(second.token_type, "Bearer");
-    let third = refresh(&mut server.client(), &second.refresh_token)
-        .await
-        .unwrap();
-    assert!(verify(&server, &third.access_token).await.is_ok());
+    let third = server.refresh(&second.refresh_token).await.unwrap();
+    assert!(server.verify(&third.access_token).await.is_ok());
 }
 
 #[tokio::test]
 async fn the_access_token_issued_before_a_refresh_still_verifies() {
     let server = harness::spawn().await;
     let (_, first) = server.login_as(&email("keep")).await;
-    let second = refresh(&mut server.client(), &first.refresh_token)
-        .await
-        .unwrap();
-    let old = verify(&server, &first.access_token).await.unwrap();
-    let new = verify(&server, &second.access_token).await.unwrap();
+    let second = server.refresh(&first.refresh_token).await.unwrap();
+    let old = server.verify(&first.access_token).await.unwrap();
+    let new = server.verify(&second.access_token).await.unwrap();
     assert_eq!(old.session_id, new.session_id);
     assert_ne!(old.token_id, new.token_id);
 }
@@ -63,7 +37,7 @@ async fn unknown_or_malformed_refresh_tokens_are_token_invalid() {
         "%%%",
     ] {
         assert_error(
-            refresh(&mut server.client(), bad).await,
+            server.refresh(bad).await,
             Code::Unauthenticated,
             "TOKEN_INVALID",
         );
@@ -76,7 +50,7 @@ async fn an_expired_refresh_token_is_token_expired() {
     let (_, pair) = server.login_as(&email("exp")).await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
     assert_error(
-        refresh(&mut server.client(), &pair.refresh_token).await,
+        server.refresh(&pair.refresh_token).await,
         Code::Unauthenticated,
         "TOKEN_EXPIRED",
     );
@@ -86,16 +60,9 @@ async fn an_expired_refresh_token_is_token_expired() {
 async fn a_logged_out_sessions_refresh_token_is_token_revoked() {
     let server = harness::spawn().await;
     let (_, pair) = server.login_as(&email("out")).await;
-    server
-        .client()
-        .logout(LogoutRequest {
-            refresh_token: pair.refresh_token.clone(),
-            all_sessions: false,
-        })
-        .await
-        .unwrap();
+    server.logout(&pair.refresh_token, false).await.unwrap();
     assert_error(
-        refresh(&mut server.client(), &pair.refresh_token).await,
+        server.refresh(&pair.refresh_token).await,
         Code::Unauthenticated,
         "TOKEN_REVOKED",
     );
@@ -105,25 +72,23 @@ async fn a_logged_out_sessions_refresh_token_is_token_revoked() {
 async fn replayed_refresh_token_revokes_the_whole_session() {
     let server = harness::spawn().await;
     let (_, first) = server.login_as(&email("replay")).await;
-    let second = refresh(&mut server.client(), &first.refresh_token)
-        .await
-        .unwrap();
+    let second = server.refresh(&first.refresh_token).await.unwrap();
 
     assert_error(
-        refresh(&mut server.client(), &first.refresh_token).await,
+        server.refresh(&first.refresh_token).await,
         Code::Unauthenticated,
         "REFRESH_TOKEN_REUSED",
     );
     // The session's newest refresh token is dead too...
     assert_error(
-        refresh(&mut server.client(), &second.refresh_token).await,
+        server.refresh(&second.refresh_token).await,
         Code::Unauthenticated,
         "TOKEN_REVOKED",
     );
     // ...and so are its access tokens, old and new.
     for access in [&first.access_token, &second.access_token] {
         assert_error(
-            verify(&server, access).await,
+            server.verify(access).await,
             Code::Unauthenticated,
             "TOKEN_REVOKED",
         );
@@ -135,24 +100,11 @@ async fn reuse_revokes_only_that_session() {
     let server = harness::spawn().await;
     let email = email("two");
     let (_, a) = server.login_as(&email).await;
-    let b = server
-        .login(&email, harness::PASSWORD)
-        .await
-        .unwrap()
-        .tokens
-        .unwrap();
-    refresh(&mut server.client(), &a.refresh_token)
-        .await
-        .unwrap();
-    let _ = refresh(&mut server.client(), &a.refresh_token)
-        .await
-        .unwrap_err();
-    assert!(verify(&server, &b.access_token).await.is_ok());
-    assert!(
-        refresh(&mut server.client(), &b.refresh_token)
-            .await
-            .is_ok()
-    );
+    let b = server.new_session(&email).await;
+    server.refresh(&a.refresh_token).await.unwrap();
+    let _ = server.refresh(&a.refresh_token).await.unwrap_err();
+    assert!(server.verify(&b.access_token).await.is_ok());
+    assert!(server.refresh(&b.refresh_token).await.is_ok());
 }
 
 #[tokio::test]
@@ -163,7 +115,14 @@ async fn ten_concurrent_refreshes_of_one_token_give_exactly_one_ok_and_revoke_th
         .map(|_| {
             let mut client = server.client();
             let token = pair.refresh_token.clone();
-            tokio::spawn(async move { refresh(&mut client, &token).await })
+            tokio::spawn(async move {
+                client
+                    .refresh(tessera::proto::RefreshRequest {
+                        refresh_token: token,
+                    })
+                    .await
+                    .map(|r| r.into_inner().tokens.unwrap())
+            })
         })
         .collect();
     let mut winners = Vec::new();
@@ -179,12 +138,12 @@ async fn ten_concurrent_refreshes_of_one_token_give_exactly_one_ok_and_revoke_th
     // Strict rotation: the racing copies count as reuse, so even the winner's new pair is revoked.
     let winner = &winners[0];
     assert_error(
-        refresh(&mut server.client(), &winner.refresh_token).await,
+        server.refresh(&winner.refresh_token).await,
         Code::Unauthenticated,
         "TOKEN_REVOKED",
     );
     assert_error(
-        verify(&server, &winner.access_token).await,
+        server.verify(&winner.access_token).await,
         Code::Unauthenticated,
         "TOKEN_REVOKED",
     );

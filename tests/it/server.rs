@@ -1,10 +1,9 @@
-use tessera::proto::{GetJwksRequest, RegisterRequest};
+use tessera::proto::RegisterRequest;
 use tonic::Code;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 use crate::harness::{self, assert_error, email};
-use crate::refresh::verify;
 
 #[tokio::test]
 async fn health_is_serving_for_the_server_and_for_the_auth_service() {
@@ -74,49 +73,21 @@ async fn a_restart_keeps_the_key_the_users_and_the_revocations() {
     let server = harness::spawn().await;
     let email = email("restart");
     let (_, live) = server.login_as(&email).await;
-    let revoked = server
-        .login(&email, harness::PASSWORD)
-        .await
-        .unwrap()
-        .tokens
-        .unwrap();
-    server
-        .client()
-        .logout(tessera::proto::LogoutRequest {
-            refresh_token: revoked.refresh_token.clone(),
-            all_sessions: false,
-        })
-        .await
-        .unwrap();
-    let kid_before = server
-        .client()
-        .get_jwks(GetJwksRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .keys[0]
-        .kid
-        .clone();
+    let revoked = server.new_session(&email).await;
+    server.logout(&revoked.refresh_token, false).await.unwrap();
+    let kid_before = server.jwks().await[0].kid.clone();
 
     let data_dir = server.stop().await;
     let server = harness::spawn_in(data_dir, |_| {}).await;
 
-    let kid_after = server
-        .client()
-        .get_jwks(GetJwksRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .keys[0]
-        .kid
-        .clone();
+    let kid_after = server.jwks().await[0].kid.clone();
     assert_eq!(
         kid_before, kid_after,
         "the generated key is reused, not regenerated"
     );
-    assert!(verify(&server, &live.access_token).await.is_ok());
+    assert!(server.verify(&live.access_token).await.is_ok());
     assert_error(
-        verify(&server, &revoked.access_token).await,
+        server.verify(&revoked.access_token).await,
         Code::Unauthenticated,
         "TOKEN_REVOKED",
     );

@@ -8,7 +8,6 @@ use tessera::token::keys::SigningKey;
 use tonic::Code;
 
 use crate::harness::{self, TestServer, assert_error, email};
-use crate::refresh::verify;
 
 fn claims_of(token: &str) -> AccessClaims {
     let payload = token.split('.').nth(1).unwrap();
@@ -36,7 +35,7 @@ async fn a_valid_access_token_verifies_with_all_its_claims() {
     let server = harness::spawn().await;
     let email = email("claims");
     let (user, pair) = server.login_as(&email).await;
-    let claims = verify(&server, &pair.access_token).await.unwrap();
+    let claims = server.verify(&pair.access_token).await.unwrap();
     assert_eq!(claims.subject, user.id);
     assert_eq!(claims.email, email);
     assert_eq!(claims.roles, vec!["user".to_string()]);
@@ -74,7 +73,7 @@ async fn an_expired_access_token_is_token_expired() {
     let (_, pair) = server.login_as(&email("old")).await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
     assert_error(
-        verify(&server, &pair.access_token).await,
+        server.verify(&pair.access_token).await,
         Code::Unauthenticated,
         "TOKEN_EXPIRED",
     );
@@ -87,11 +86,11 @@ async fn a_token_expired_within_the_leeway_still_verifies() {
     let mut claims = claims_of(&pair.access_token);
     claims.exp = claims.iat - 10;
     let token = sign_as_server(&server, &rs256(&kid_of(&pair.access_token)), &claims);
-    assert!(verify(&server, &token).await.is_ok());
+    assert!(server.verify(&token).await.is_ok());
     claims.exp = claims.iat - 40;
     let token = sign_as_server(&server, &rs256(&kid_of(&pair.access_token)), &claims);
     assert_error(
-        verify(&server, &token).await,
+        server.verify(&token).await,
         Code::Unauthenticated,
         "TOKEN_EXPIRED",
     );
@@ -107,7 +106,7 @@ async fn a_tampered_signature_is_token_invalid() {
     claims.roles.push("admin".into());
     parts[1] = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap());
     assert_error(
-        verify(&server, &parts.join(".")).await,
+        server.verify(&parts.join(".")).await,
         Code::Unauthenticated,
         "TOKEN_INVALID",
     );
@@ -128,7 +127,7 @@ async fn an_alg_none_token_is_token_invalid() {
             URL_SAFE_NO_PAD.encode(header.as_bytes())
         );
         assert_error(
-            verify(&server, &token).await,
+            server.verify(&token).await,
             Code::Unauthenticated,
             "TOKEN_INVALID",
         );
@@ -139,13 +138,8 @@ async fn an_alg_none_token_is_token_invalid() {
 async fn an_hs256_token_signed_with_the_public_key_is_token_invalid() {
     let server = harness::spawn().await;
     let (_, pair) = server.login_as(&email("confuse")).await;
-    let jwks = server
-        .client()
-        .get_jwks(tessera::proto::GetJwksRequest {})
-        .await
-        .unwrap()
-        .into_inner();
-    let public = &jwks.keys[0];
+    let keys = server.jwks().await;
+    let public = &keys[0];
     let mut header = Header::new(Algorithm::HS256);
     header.kid = Some(public.kid.clone());
     let claims = claims_of(&pair.access_token);
@@ -158,7 +152,7 @@ async fn an_hs256_token_signed_with_the_public_key_is_token_invalid() {
         let token =
             jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(secret)).unwrap();
         assert_error(
-            verify(&server, &token).await,
+            server.verify(&token).await,
             Code::Unauthenticated,
             "TOKEN_INVALID",
         );
@@ -177,7 +171,7 @@ async fn a_token_signed_by_another_rsa_key_under_the_right_kid_is_token_invalid(
     )
     .unwrap();
     assert_error(
-        verify(&server, &forged).await,
+        server.verify(&forged).await,
         Code::Unauthenticated,
         "TOKEN_INVALID",
     );
@@ -193,7 +187,7 @@ async fn an_unknown_kid_is_token_invalid() {
         &claims_of(&pair.access_token),
     );
     assert_error(
-        verify(&server, &token).await,
+        server.verify(&token).await,
         Code::Unauthenticated,
         "TOKEN_INVALID",
     );
@@ -203,7 +197,7 @@ async fn an_unknown_kid_is_token_invalid() {
         &claims_of(&pair.access_token),
     );
     assert_error(
-        verify(&server, &no_kid).await,
+        server.verify(&no_kid).await,
         Code::Unauthenticated,
         "TOKEN_INVALID",
     );
@@ -221,7 +215,7 @@ async fn a_wrong_issuer_or_audience_is_token_invalid() {
     for claims in [wrong_iss, wrong_aud] {
         let token = sign_as_server(&server, &header, &claims);
         assert_error(
-            verify(&server, &token).await,
+            server.verify(&token).await,
             Code::Unauthenticated,
             "TOKEN_INVALID",
         );
@@ -239,7 +233,7 @@ async fn garbage_is_token_invalid() {
         &"x".repeat(10_000),
     ] {
         assert_error(
-            verify(&server, garbage).await,
+            server.verify(garbage).await,
             Code::Unauthenticated,
             "TOKEN_INVALID",
         );
