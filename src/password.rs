@@ -13,7 +13,7 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
-use crate::domain::Password;
+use crate::domain::{MAX_PASSWORD_BYTES, Password};
 
 /// Why hashing did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -99,8 +99,10 @@ impl Hasher {
             .run(move || {
                 let mut salt = [0u8; 16];
                 crate::token::random_bytes(&mut salt);
-                bcrypt::non_truncating_hash_with_salt(password.expose(), cost, salt)
-                    .map(|h| h.to_string())
+                // `Password` holds at most 72 bytes, so nothing of it is truncated (at 72
+                // bytes bcrypt drops only its own NUL terminator, which the crate's
+                // non-truncating variant counts and refuses).
+                bcrypt::hash_with_salt(password.expose(), cost, salt).map(|h| h.to_string())
             })
             .await??;
         Ok(PasswordHash(hash))
@@ -113,17 +115,19 @@ impl Hasher {
         password: &Password,
         stored: Option<&PasswordHash>,
     ) -> Result<bool, HashError> {
-        let is_real = stored.is_some();
-        let hash = stored.map_or_else(|| self.inner.dummy.clone(), |h| h.0.clone());
+        // bcrypt ignores bytes past 72, so a longer password would match a stored
+        // password equal to its first 72 bytes. Registration refuses such passwords;
+        // here one is checked against the dummy instead (same cost) and never matches.
+        let fits = password.expose().len() <= MAX_PASSWORD_BYTES;
+        let real = stored.filter(|_| fits);
+        let is_real = real.is_some();
+        let hash = real.map_or_else(|| self.inner.dummy.clone(), |h| h.0.clone());
         let password = password.clone();
         let matched = self
             .run(move || {
-                // A login password may exceed bcrypt's 72 bytes (registration refuses
-                // such passwords, so it cannot match); verify its first 72 bytes anyway
-                // so the answer costs the same.
                 let bytes = password.expose().as_bytes();
-                let bytes = &bytes[..bytes.len().min(72)];
-                bcrypt::verify(bytes, &hash).unwrap_or(false)
+                bcrypt::verify(&bytes[..bytes.len().min(MAX_PASSWORD_BYTES)], &hash)
+                    .unwrap_or(false)
             })
             .await?;
         Ok(matched && is_real)
@@ -166,6 +170,16 @@ mod tests {
         assert!(hasher.verify(&pw, Some(&hash)).await.unwrap());
         let other = Password::new("battery staple".into()).unwrap();
         assert!(!hasher.verify(&other, Some(&hash)).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_login_password_longer_than_72_bytes_never_matches_its_72_byte_prefix() {
+        let hasher = Hasher::new(4, 1, 4).unwrap();
+        let registered = Password::new("a".repeat(72)).unwrap();
+        let hash = hasher.hash(&registered).await.unwrap();
+        assert!(hasher.verify(&registered, Some(&hash)).await.unwrap());
+        let longer = Password::for_login(format!("{}tail", "a".repeat(72))).unwrap();
+        assert!(!hasher.verify(&longer, Some(&hash)).await.unwrap());
     }
 
     #[tokio::test]

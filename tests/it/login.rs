@@ -222,3 +222,24 @@ async fn a_password_over_one_kib_is_refused_before_hashing() {
     );
     assert_eq!(harness::bad_request_field(&status), "password");
 }
+
+#[tokio::test]
+async fn a_72_byte_password_works_and_a_longer_one_sharing_its_prefix_does_not() {
+    let server = harness::spawn().await;
+    let email = email("edge");
+    let password = "p".repeat(72);
+    server
+        .client()
+        .register(tessera::proto::RegisterRequest {
+            email: email.clone(),
+            password: password.clone(),
+        })
+        .await
+        .unwrap();
+    assert!(server.login(&email, &password).await.is_ok());
+    assert_error(
+        server.login(&email, &format!("{password}extra")).await,
+        Code::Unauthenticated,
+        "INVALID_CREDENTIALS",
+    );
+}
