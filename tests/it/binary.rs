@@ -85,27 +85,39 @@ async fn serve_starts_on_the_embedded_default_and_sigterm_exits_0() {
     let data = dir.path().join("data");
     let mut child = tessera()
         .arg("serve")
-        .args(["--listen", "127.0.0.1:0", "--bcrypt-cost", "4"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--bcrypt-cost",
+            "4",
+            "--log-format",
+            "json",
+        ])
         .env("TESSERA_DATA_DIR", &data)
         .current_dir(dir.path())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // The "ready" event names the bound address.
+    // Logs are JSON, one object per line; the "ready" event names the bound address.
+    // Lines are read on a thread so a server that never gets ready fails the test
+    // instead of hanging it.
     let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
     let addr = loop {
-        let line = lines
-            .next()
-            .expect("tessera exited before it was ready")
-            .unwrap();
-        if line.contains("ready")
-            && let Some(rest) = line.split("address=").nth(1)
-        {
-            break rest.split(' ').next().unwrap().to_owned();
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("tessera logs ready");
+        let event: serde_json::Value = serde_json::from_str(&line).expect("a JSON log line");
+        if event["message"] == "ready" {
+            assert_eq!(event["backend"], "sqlite");
+            break event["address"].as_str().unwrap().to_owned();
         }
     };
-    std::thread::spawn(move || for _ in lines {});
 
     let mut client = AuthServiceClient::connect(format!("http://{addr}"))
         .await
@@ -163,4 +175,36 @@ fn a_configured_signing_key_is_used_and_never_overwritten() {
     assert_eq!(std::fs::read_to_string(&key).unwrap(), pem);
     assert!(!dir.path().join("data").join("signing-key.pem").exists());
     let _ = generated;
+}
+
+#[test]
+fn a_dot_env_file_is_read_and_the_environment_wins_over_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        "TESSERA_BCRYPT_COST=3\nTESSERA_REFRESH_TTL=whenever\n",
+    )
+    .unwrap();
+    let run = |extra: &[(&str, &str)]| {
+        let mut cmd = tessera();
+        cmd.arg("serve")
+            .env("TESSERA_DATA_DIR", dir.path().join("data"))
+            .current_dir(dir.path());
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // From .env alone: the bad refresh TTL is reported (it is checked before the cost).
+    let (code, stderr) = run(&[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("TESSERA_REFRESH_TTL"), "{stderr}");
+    // The environment overrides .env: with a good TTL set, the next bad .env value shows.
+    let (code, stderr) = run(&[("TESSERA_REFRESH_TTL", "7d")]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("TESSERA_BCRYPT_COST"), "{stderr}");
 }
