@@ -79,10 +79,17 @@ fn a_signing_key_that_is_not_an_rsa_pkcs8_pem_exits_2() {
     assert!(stderr.contains("TESSERA_SIGNING_KEY"), "{stderr}");
 }
 
-#[tokio::test]
-async fn serve_starts_on_the_embedded_default_and_sigterm_exits_0() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+/// A running `tessera serve` with JSON logs on a pipe.
+struct Running {
+    child: std::process::Child,
+    addr: String,
+    logs: std::sync::mpsc::Receiver<String>,
+}
+
+/// Starts the binary on port 0 with JSON logs at `level`, and waits for its "ready"
+/// event (which names the bound address). Lines are read on a thread, so a server
+/// that never gets ready fails the test instead of hanging it.
+fn start(data: &std::path::Path, cwd: &std::path::Path, level: &str) -> Running {
     let mut child = tessera()
         .arg("serve")
         .args([
@@ -93,23 +100,21 @@ async fn serve_starts_on_the_embedded_default_and_sigterm_exits_0() {
             "--log-format",
             "json",
         ])
-        .env("TESSERA_DATA_DIR", &data)
-        .current_dir(dir.path())
+        .env("TESSERA_DATA_DIR", data)
+        .env("RUST_LOG", level)
+        .current_dir(cwd)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Logs are JSON, one object per line; the "ready" event names the bound address.
-    // Lines are read on a thread so a server that never gets ready fails the test
-    // instead of hanging it.
     let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
+    let (tx, logs) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             let _ = tx.send(line);
         }
     });
     let addr = loop {
-        let line = rx
+        let line = logs
             .recv_timeout(std::time::Duration::from_secs(60))
             .expect("tessera logs ready");
         let event: serde_json::Value = serde_json::from_str(&line).expect("a JSON log line");
@@ -118,20 +123,44 @@ async fn serve_starts_on_the_embedded_default_and_sigterm_exits_0() {
             break event["address"].as_str().unwrap().to_owned();
         }
     };
+    Running { child, addr, logs }
+}
 
-    let mut client = AuthServiceClient::connect(format!("http://{addr}"))
-        .await
-        .unwrap();
-    assert_eq!(
-        client
-            .get_jwks(GetJwksRequest {})
+impl Running {
+    /// Sends SIGTERM; returns the exit code and every log line written after "ready".
+    async fn terminate(self) -> (Option<i32>, Vec<String>) {
+        let Running {
+            mut child, logs, ..
+        } = self;
+        let killed = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let status = tokio::task::spawn_blocking(move || child.wait())
             .await
             .unwrap()
-            .into_inner()
-            .keys
-            .len(),
-        1
-    );
+            .unwrap();
+        (status.code(), logs.iter().collect())
+    }
+}
+
+#[tokio::test]
+async fn serve_starts_on_the_embedded_default_and_sigterm_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = start(&data, dir.path(), "info");
+
+    let mut client = AuthServiceClient::connect(format!("http://{}", server.addr))
+        .await
+        .unwrap();
+    let keys = client
+        .get_jwks(GetJwksRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .keys;
+    assert_eq!(keys.len(), 1);
 
     // First start created the folder, the database and a private key readable by the owner only.
     assert!(data.join("tessera.db").exists());
@@ -139,22 +168,101 @@ async fn serve_starts_on_the_embedded_default_and_sigterm_exits_0() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(
-            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
+    let (code, logs) = server.terminate().await;
+    assert_eq!(code, Some(0));
+    assert!(logs.iter().any(|l| l.contains("shutting down")), "{logs:?}");
+}
+
+#[tokio::test]
+async fn no_log_line_carries_a_password_hash_or_token_even_at_trace_level() {
+    use tessera::proto::{
+        LoginRequest, LogoutRequest, RefreshRequest, RegisterRequest, VerifyRequest,
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&dir.path().join("data"), dir.path(), "trace");
+    let mut client = AuthServiceClient::connect(format!("http://{}", server.addr))
+        .await
         .unwrap();
-    assert!(killed.success());
-    let status = tokio::task::spawn_blocking(move || child.wait())
+    let password = "Sup3r-Secret-Passw0rd";
+    let email = "logs@example.com";
+    client
+        .register(RegisterRequest {
+            email: email.into(),
+            password: password.into(),
+        })
+        .await
+        .unwrap();
+    let _ = client
+        .login(LoginRequest {
+            email: email.into(),
+            password: "Wr0ng-Secret-Passw0rd".into(),
+        })
+        .await
+        .unwrap_err();
+    let pair = client
+        .login(LoginRequest {
+            email: email.into(),
+            password: password.into(),
+        })
         .await
         .unwrap()
+        .into_inner()
+        .tokens
         .unwrap();
-    assert_eq!(status.code(), Some(0));
+    client
+        .verify(VerifyRequest {
+            access_token: pair.access_token.clone(),
+        })
+        .await
+        .unwrap();
+    let next = client
+        .refresh(RefreshRequest {
+            refresh_token: pair.refresh_token.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .tokens
+        .unwrap();
+    let _ = client
+        .refresh(RefreshRequest {
+            refresh_token: pair.refresh_token.clone(),
+        })
+        .await
+        .unwrap_err();
+    client
+        .logout(LogoutRequest {
+            refresh_token: next.refresh_token.clone(),
+            all_sessions: true,
+        })
+        .await
+        .unwrap();
+    drop(client);
+
+    let (code, logs) = server.terminate().await;
+    assert_eq!(code, Some(0));
+    let all = logs.join("\n");
+    assert!(
+        all.contains("login failed") && all.contains("reuse detected"),
+        "the outcomes are logged"
+    );
+    let signature = |t: &str| t.rsplit('.').next().unwrap().to_owned();
+    for secret in [
+        password.to_owned(),
+        "Wr0ng-Secret-Passw0rd".to_owned(),
+        "$2b$04$".to_owned(),
+        pair.refresh_token.clone(),
+        next.refresh_token.clone(),
+        signature(&pair.access_token),
+        signature(&next.access_token),
+    ] {
+        assert!(!all.contains(&secret), "a log line carries a secret");
+    }
 }
 
 #[test]
