@@ -120,7 +120,7 @@ pub struct Policy {
     pub login_attempts_per_address_per_minute: u32,
 }
 
-/// The use cases. Cheap to clone.
+/// The use cases. Shared behind an `Arc` by the gRPC service and the purge task.
 pub struct Auth<S: Store> {
     store: S,
     hasher: Hasher,

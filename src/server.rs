@@ -37,6 +37,8 @@ pub enum ServeError {
     Config(#[from] ConfigError),
     #[error("serving failed: {0}")]
     Transport(#[from] tonic::transport::Error),
+    #[error("cannot build the reflection service: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
 }
 
 /// A server that has opened everything and bound its listener.
@@ -153,12 +155,8 @@ impl<S: Store> Server<S> {
             .local_addr()
             .map_err(|e| ConfigError::new("TESSERA_LISTEN", format!("cannot listen: {e}")))?;
         let (reporter, health) = tonic_health::server::health_reporter();
-        let reflection_v1 = reflection()
-            .build_v1()
-            .map_err(|e| ConfigError::new("TESSERA_LISTEN", format!("reflection: {e}")))?;
-        let reflection_v1alpha = reflection()
-            .build_v1alpha()
-            .map_err(|e| ConfigError::new("TESSERA_LISTEN", format!("reflection: {e}")))?;
+        let reflection_v1 = reflection().build_v1()?;
+        let reflection_v1alpha = reflection().build_v1alpha()?;
         let service = AuthServiceServer::new(AuthGrpc::new(auth.clone()))
             .max_decoding_message_size(MAX_REQUEST_BYTES);
 
