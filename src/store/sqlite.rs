@@ -1,7 +1,7 @@
-//! The SQLite store: the embedded default. WAL mode, a busy timeout so concurrent
-//! writers queue instead of failing, foreign keys on. Every write transaction takes the
-//! write lock first and never has to upgrade a read lock (which would fail instead of waiting): write transactions begin
-//! `IMMEDIATE`.
+//! The SQLite store: the embedded default. WAL mode, foreign keys on, and a busy
+//! timeout so concurrent writers queue instead of failing. Write transactions begin
+//! `IMMEDIATE`: they take the write lock first and never upgrade a read lock, which
+//! SQLite would refuse instead of waiting.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -50,6 +50,22 @@ impl SqliteStore {
             .map_err(StoreError::Database)?;
         MIGRATOR.run(&pool).await?;
         Ok(Self { pool })
+    }
+
+    /// The one user that `query` (with one `?`, bound to `key`) selects.
+    async fn fetch_user(
+        &self,
+        query: &'static str,
+        key: String,
+    ) -> Result<Option<UserRow>, StoreError> {
+        sqlx::query(query)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(StoreError::from_sqlx)?
+            .as_ref()
+            .map(user_from_row)
+            .transpose()
     }
 
     /// A write transaction. `BEGIN IMMEDIATE` takes the write lock up front, so a
@@ -104,25 +120,19 @@ impl Store for SqliteStore {
     }
 
     async fn user_by_email(&self, email: &Email) -> Result<Option<UserRow>, StoreError> {
-        sqlx::query("SELECT id, email, password_hash, roles, created_at FROM users WHERE email = ?")
-            .bind(email.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(StoreError::from_sqlx)?
-            .as_ref()
-            .map(user_from_row)
-            .transpose()
+        self.fetch_user(
+            "SELECT id, email, password_hash, roles, created_at FROM users WHERE email = ?",
+            email.as_str().to_owned(),
+        )
+        .await
     }
 
     async fn user_by_id(&self, id: UserId) -> Result<Option<UserRow>, StoreError> {
-        sqlx::query("SELECT id, email, password_hash, roles, created_at FROM users WHERE id = ?")
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(StoreError::from_sqlx)?
-            .as_ref()
-            .map(user_from_row)
-            .transpose()
+        self.fetch_user(
+            "SELECT id, email, password_hash, roles, created_at FROM users WHERE id = ?",
+            id.to_string(),
+        )
+        .await
     }
 
     async fn create_session(&self, s: &NewSession) -> Result<(), StoreError> {
