@@ -26,6 +26,8 @@ pub mod defaults {
     pub const HASH_QUEUE: &str = "64";
     pub const SHUTDOWN_GRACE: &str = "10s";
     pub const PURGE_INTERVAL: &str = "10m";
+    pub const DB_MAX_CONNECTIONS: &str = "10";
+    pub const DB_TIMEOUT: &str = "5s";
     /// The SQLite file inside the data folder.
     pub const SQLITE_FILE: &str = "tessera.db";
 }
@@ -39,7 +41,7 @@ pub struct ServeArgs {
     /// Where the embedded default keeps its SQLite file and generated key.
     #[arg(long, env = "TESSERA_DATA_DIR", default_value = defaults::DATA_DIR)]
     pub data_dir: PathBuf,
-    /// Database URL: `sqlite://…` (default: `tessera.db` in the data folder).
+    /// Database URL: `sqlite://…` (default: `tessera.db` in the data folder) or `postgres://…`.
     #[arg(long, env = "TESSERA_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// `iss` of every token, checked on verify.
@@ -85,6 +87,12 @@ pub struct ServeArgs {
     /// How often expired refresh tokens and sessions are purged.
     #[arg(long, env = "TESSERA_PURGE_INTERVAL", default_value = defaults::PURGE_INTERVAL)]
     pub purge_interval: String,
+    /// PostgreSQL: the most connections this instance opens.
+    #[arg(long, env = "TESSERA_DB_MAX_CONNECTIONS", default_value = defaults::DB_MAX_CONNECTIONS)]
+    pub db_max_connections: String,
+    /// PostgreSQL: how long to wait for a connection before failing.
+    #[arg(long, env = "TESSERA_DB_TIMEOUT", default_value = defaults::DB_TIMEOUT)]
+    pub db_timeout: String,
 }
 
 /// A setting that cannot be used. `Display` is the one line the binary prints: it
@@ -117,6 +125,25 @@ pub enum LogFormat {
     Json,
 }
 
+/// The storage backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    /// A SQLite file: the embedded default, one instance.
+    Sqlite,
+    /// PostgreSQL: one database for many instances.
+    Postgres,
+}
+
+impl DatabaseKind {
+    /// `sqlite` or `postgres`, for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DatabaseKind::Sqlite => "sqlite",
+            DatabaseKind::Postgres => "postgres",
+        }
+    }
+}
+
 /// A database URL. `Debug` and `Display` mask any password in it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct DatabaseUrl(String);
@@ -127,12 +154,30 @@ impl DatabaseUrl {
         &self.0
     }
 
-    /// The backend named by the scheme, for logs.
-    pub fn kind(&self) -> &'static str {
-        if self.0.starts_with("sqlite:") {
-            "sqlite"
+    /// The backend the scheme names (validated when the URL was accepted).
+    pub fn kind(&self) -> DatabaseKind {
+        if self.0.starts_with("postgres://") || self.0.starts_with("postgresql://") {
+            DatabaseKind::Postgres
         } else {
-            "unknown"
+            DatabaseKind::Sqlite
+        }
+    }
+}
+
+impl std::str::FromStr for DatabaseUrl {
+    type Err = ConfigError;
+
+    /// Accepts `sqlite:…`, `postgres://…` and `postgresql://…`.
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        let url = raw.trim();
+        let known = ["sqlite:", "postgres://", "postgresql://"];
+        if known.iter().any(|scheme| url.starts_with(scheme)) {
+            Ok(DatabaseUrl(url.to_owned()))
+        } else {
+            Err(ConfigError::new(
+                "TESSERA_DATABASE_URL",
+                "expected a URL starting with sqlite:// or postgres://",
+            ))
         }
     }
 }
@@ -177,6 +222,8 @@ pub struct Config {
     pub hash_queue: usize,
     pub shutdown_grace: Duration,
     pub purge_interval: Duration,
+    pub db_max_connections: u32,
+    pub db_timeout: Duration,
 }
 
 fn duration(var: &'static str, raw: &str, min: Duration) -> Result<Duration, ConfigError> {
@@ -226,16 +273,7 @@ impl Config {
             ConfigError::new("TESSERA_LISTEN", "expected an address like 127.0.0.1:50051")
         })?;
         let database_url = match args.database_url {
-            Some(url) => {
-                let url = url.trim().to_owned();
-                if !url.starts_with("sqlite:") {
-                    return Err(ConfigError::new(
-                        "TESSERA_DATABASE_URL",
-                        "expected a URL starting with sqlite://",
-                    ));
-                }
-                DatabaseUrl(url)
-            }
+            Some(url) => url.parse()?,
             None => DatabaseUrl(format!(
                 "sqlite://{}",
                 args.data_dir.join(defaults::SQLITE_FILE).display()
@@ -299,6 +337,17 @@ impl Config {
                 &args.purge_interval,
                 Duration::from_secs(1),
             )?,
+            db_max_connections: number(
+                "TESSERA_DB_MAX_CONNECTIONS",
+                &args.db_max_connections,
+                1,
+                10_000,
+            )?,
+            db_timeout: duration(
+                "TESSERA_DB_TIMEOUT",
+                &args.db_timeout,
+                Duration::from_millis(100),
+            )?,
         })
     }
 
@@ -324,6 +373,8 @@ impl Config {
             hash_queue: defaults::HASH_QUEUE.into(),
             shutdown_grace: defaults::SHUTDOWN_GRACE.into(),
             purge_interval: defaults::PURGE_INTERVAL.into(),
+            db_max_connections: defaults::DB_MAX_CONNECTIONS.into(),
+            db_timeout: defaults::DB_TIMEOUT.into(),
         };
         #[allow(clippy::expect_used)]
         Config::from_args(args).expect("the built-in defaults are valid")

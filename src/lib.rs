@@ -14,7 +14,7 @@
 //! | [`password`] | bcrypt off the async runtime, with bounded concurrency and a dummy hash |
 //! | [`throttle`] | the failed-login budget per email and per client address |
 //! | [`revocation`] | the in-memory set of revoked sessions that Verify consults |
-//! | [`store`] | the `Store` trait and its SQLite implementation |
+//! | [`store`] | the `Store` trait, its shared SQL, and the SQLite and PostgreSQL backends |
 //! | [`auth`] | the use cases (register, login, refresh, logout, verify) in domain terms |
 //! | [`grpc`] | proto <-> domain conversion, and the one mapping from errors to `tonic::Status` |
 //! | [`server`] | open everything, bind, serve until a shutdown future resolves |

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use tessera::config::{Config, ServeArgs};
-use tessera::server::{ServeError, Server};
+use tessera::server::{self, ServeError};
 
 /// tessera: a gRPC authentication service.
 #[derive(Parser)]
@@ -49,7 +49,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        let server = Server::prepare(config).await?;
+        let server = server::prepare(config).await?;
         server.run(shutdown_signal()).await
     });
     match result {

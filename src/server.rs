@@ -1,6 +1,6 @@
 //! Start-up and serving.
 //!
-//! [`Server::prepare`] does everything fallible first: the data folder, the signing
+//! [`prepare`] does everything fallible first: the data folder, the signing
 //! key, the database and its migrations, the revocation set, the listener. Any failure
 //! there is a [`ConfigError`] naming the setting at fault. [`Server::run`] then serves
 //! until the shutdown future resolves: health turns NOT_SERVING, the listener closes,
@@ -18,11 +18,11 @@ use tonic_health::ServingStatus;
 use tracing::{info, warn};
 
 use crate::auth::{Auth, Policy, unix_now};
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, DatabaseKind};
 use crate::grpc::AuthGrpc;
 use crate::password::Hasher;
 use crate::proto::{self, auth_service_server::AuthServiceServer};
-use crate::store::{SqliteStore, Store};
+use crate::store::{PostgresStore, SqliteStore, Store, StoreError};
 use crate::token::TokenVerifier;
 use crate::token::issue::TokenIssuer;
 use crate::token::keys::SigningKey;
@@ -63,25 +63,69 @@ fn signing_key(config: &Config) -> Result<SigningKey, ConfigError> {
     }
 }
 
-impl Server<SqliteStore> {
-    /// Opens the data folder, key and database, and binds `config.listen`.
-    pub async fn prepare(config: Config) -> Result<Self, ConfigError> {
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-            ConfigError::new(
-                "TESSERA_DATA_DIR",
-                format!("cannot create the data folder: {e}"),
-            )
-        })?;
-        let key = signing_key(&config)?;
-        let options = SqliteStore::options(config.database_url.expose())
-            .map_err(|e| ConfigError::new("TESSERA_DATABASE_URL", e.to_string()))?;
-        let store = SqliteStore::open(options).await.map_err(|e| {
-            ConfigError::new(
-                "TESSERA_DATABASE_URL",
-                format!("cannot open the database: {e}"),
-            )
-        })?;
-        Self::with_store(config, key, store).await
+/// A prepared server on the backend its database URL names. The one place that picks
+/// the backend; everything below is generic over [`Store`].
+pub enum Prepared {
+    /// The embedded default.
+    Sqlite(Server<SqliteStore>),
+    /// One database for many instances.
+    Postgres(Server<PostgresStore>),
+}
+
+/// Opens the data folder, key and database (by URL scheme), and binds `config.listen`.
+/// Every failure names the setting at fault.
+pub async fn prepare(config: Config) -> Result<Prepared, ConfigError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        ConfigError::new(
+            "TESSERA_DATA_DIR",
+            format!("cannot create the data folder: {e}"),
+        )
+    })?;
+    let key = signing_key(&config)?;
+    let url = config.database_url.expose();
+    let bad_url =
+        |e: &dyn std::fmt::Display| ConfigError::new("TESSERA_DATABASE_URL", e.to_string());
+    let cannot_open = |e: StoreError| {
+        ConfigError::new(
+            "TESSERA_DATABASE_URL",
+            format!("cannot open the database: {e}"),
+        )
+    };
+    match config.database_url.kind() {
+        DatabaseKind::Sqlite => {
+            let options = SqliteStore::options(url).map_err(|e| bad_url(&e))?;
+            let store = SqliteStore::open(options).await.map_err(cannot_open)?;
+            Server::with_store(config, key, store)
+                .await
+                .map(Prepared::Sqlite)
+        }
+        DatabaseKind::Postgres => {
+            let options = PostgresStore::options(url).map_err(|e| bad_url(&e))?;
+            let store = PostgresStore::open(options, config.db_max_connections, config.db_timeout)
+                .await
+                .map_err(cannot_open)?;
+            Server::with_store(config, key, store)
+                .await
+                .map(Prepared::Postgres)
+        }
+    }
+}
+
+impl Prepared {
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        match self {
+            Prepared::Sqlite(server) => server.local_addr(),
+            Prepared::Postgres(server) => server.local_addr(),
+        }
+    }
+
+    /// Serves until `shutdown` resolves, then drains and closes.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
+        match self {
+            Prepared::Sqlite(server) => server.run(shutdown).await,
+            Prepared::Postgres(server) => server.run(shutdown).await,
+        }
     }
 }
 
@@ -175,7 +219,7 @@ impl<S: Store> Server<S> {
             .await;
         info!(
             address = %addr,
-            backend = config.database_url.kind(),
+            backend = config.database_url.kind().as_str(),
             kid = auth.issuer().key().kid(),
             "ready"
         );

@@ -10,8 +10,11 @@ use std::future::Future;
 use crate::domain::{Email, SessionId, UserId};
 use crate::password::PasswordHash;
 
+pub mod postgres;
+mod sql;
 pub mod sqlite;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 /// What went wrong in the store, in the store's terms.

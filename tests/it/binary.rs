@@ -66,6 +66,33 @@ fn a_bad_setting_exits_2_with_one_line_naming_the_variable() {
 }
 
 #[test]
+fn an_unreachable_postgres_exits_2_naming_the_url_without_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tessera()
+        .arg("serve")
+        .env("TESSERA_DATA_DIR", dir.path())
+        .env("TESSERA_LISTEN", "127.0.0.1:0")
+        .env("TESSERA_DB_TIMEOUT", "1s")
+        .env(
+            "TESSERA_DATABASE_URL",
+            "postgres://app:secret-password@127.0.0.1:1/tessera",
+        )
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    // The key was generated before the database was tried, and logged; the failure
+    // itself is one line.
+    let errors: Vec<_> = stderr
+        .lines()
+        .filter(|l| l.starts_with("tessera:"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].contains("TESSERA_DATABASE_URL"), "{stderr}");
+    assert!(!stderr.contains("secret-password"), "{stderr}");
+}
+
+#[test]
 fn a_signing_key_that_is_not_an_rsa_pkcs8_pem_exits_2() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("key.pem");

@@ -10,7 +10,7 @@ use tessera::proto::{
     Claims, GetJwksRequest, Jwk, LoginRequest, LoginResponse, LogoutRequest, RefreshRequest,
     RegisterRequest, TokenPair, User, VerifyRequest,
 };
-use tessera::server::{ServeError, Server};
+use tessera::server::{self, ServeError};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
@@ -28,6 +28,8 @@ pub struct TestServer {
     pub data_dir: TempDir,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<Result<(), ServeError>>>,
+    /// The PostgreSQL database the server uses, dropped after it.
+    database: Option<crate::pg::TestDatabase>,
 }
 
 /// The test defaults: port 0, bcrypt cost 4, a fresh data folder.
@@ -62,7 +64,7 @@ pub async fn spawn_in(data_dir: TempDir, tweak: impl FnOnce(&mut Config)) -> Tes
     init_logs();
     let mut config = config(&data_dir);
     tweak(&mut config);
-    let server = Server::prepare(config).await.expect("server starts");
+    let server = server::prepare(config).await.expect("server starts");
     let addr = server.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
     let handle = tokio::spawn(server.run(async {
@@ -78,7 +80,23 @@ pub async fn spawn_in(data_dir: TempDir, tweak: impl FnOnce(&mut Config)) -> Tes
         data_dir,
         shutdown: Some(tx),
         handle: Some(handle),
+        database: None,
     }
+}
+
+/// Starts a server on a fresh PostgreSQL database, or `None` (test skipped) when
+/// `TESSERA_TEST_DATABASE_URL` is not set.
+pub async fn spawn_postgres(test: &str, tweak: impl FnOnce(&mut Config)) -> Option<TestServer> {
+    let url = crate::pg::server_url(test)?;
+    let database = crate::pg::TestDatabase::create(&url).await;
+    let db_url = database.url.clone();
+    let mut server = spawn_with(move |c| {
+        c.database_url = db_url.parse().unwrap();
+        tweak(c);
+    })
+    .await;
+    server.database = Some(database);
+    Some(server)
 }
 
 impl TestServer {

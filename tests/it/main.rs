@@ -2,11 +2,13 @@
 //! server on 127.0.0.1:0 with a fresh data folder, key and SQLite file, and talks gRPC.
 
 mod harness;
+mod pg;
 
 mod binary;
 mod jwks;
 mod login;
 mod logout;
+mod postgres;
 mod refresh;
 mod register;
 mod server;

@@ -3,7 +3,11 @@
 
 use tessera::domain::{Email, SessionId, UserId};
 use tessera::password::PasswordHash;
-use tessera::store::{NewSession, RevokeReason, Rotation, SqliteStore, Store, StoreError, UserRow};
+use tessera::store::{
+    NewSession, PostgresStore, RevokeReason, Rotation, SqliteStore, Store, StoreError, UserRow,
+};
+
+use crate::pg;
 
 async fn sqlite() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
@@ -137,5 +141,18 @@ async fn story<S: Store>(store: S) {
 #[tokio::test]
 async fn the_sqlite_store_tells_the_whole_story() {
     let (_dir, store) = sqlite().await;
+    story(store).await;
+}
+
+#[tokio::test]
+async fn the_postgres_store_tells_the_whole_story() {
+    let Some(server) = pg::server_url("the_postgres_store_tells_the_whole_story") else {
+        return;
+    };
+    let db = pg::TestDatabase::create(&server).await;
+    let options = PostgresStore::options(&db.url).unwrap();
+    let store = PostgresStore::open(options, 5, std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
     story(store).await;
 }
