@@ -31,6 +31,8 @@ pub enum Reason {
     TokenRevoked,
     /// A spent refresh token was presented again; its session is now revoked.
     RefreshTokenReused,
+    /// The database cannot be reached right now; retry shortly.
+    Unavailable,
     /// Something failed inside tessera; details are in its log, not in the answer.
     Internal,
 }
@@ -50,6 +52,7 @@ impl Reason {
             Reason::TokenExpired => "TOKEN_EXPIRED",
             Reason::TokenRevoked => "TOKEN_REVOKED",
             Reason::RefreshTokenReused => "REFRESH_TOKEN_REUSED",
+            Reason::Unavailable => "UNAVAILABLE",
             Reason::Internal => "INTERNAL",
         }
     }

@@ -3,7 +3,7 @@
 //! One exhaustive `match`, no catch-all arm: a new error variant fails to compile here
 //! instead of quietly becoming INTERNAL. Every status carries an ErrorInfo (domain
 //! `tessera.auth`), plus a BadRequest field violation for bad input and a RetryInfo
-//! for RATE_LIMITED and OVERLOADED. Messages are fixed and client-safe; internal
+//! for RATE_LIMITED, OVERLOADED and UNAVAILABLE. Messages are fixed and client-safe; internal
 //! failures are logged here, once, with their source chain.
 
 use std::collections::HashMap;
@@ -14,9 +14,10 @@ use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::auth::AuthError;
 use crate::reason::{DOMAIN, Reason};
+use crate::store::StoreError;
 
-/// How long a client should wait when hashing is saturated.
-const OVERLOADED_RETRY: Duration = Duration::from_secs(1);
+/// How long a client should wait when hashing is saturated or the database is away.
+const RETRY_SHORTLY: Duration = Duration::from_secs(1);
 
 /// Builds a status with an ErrorInfo for `reason`.
 pub fn status(code: Code, message: &str, reason: Reason) -> Status {
@@ -39,10 +40,10 @@ fn with_violation(
     Status::with_error_details(code, message, details)
 }
 
-fn with_retry(message: &str, reason: Reason, after: Duration) -> Status {
+fn with_retry(code: Code, message: &str, reason: Reason, after: Duration) -> Status {
     let mut details = info(reason);
     details.set_retry_info(Some(after));
-    Status::with_error_details(Code::ResourceExhausted, message, details)
+    Status::with_error_details(code, message, details)
 }
 
 fn internal(err: &AuthError) -> Status {
@@ -94,14 +95,16 @@ impl From<AuthError> for Status {
                 Reason::InvalidCredentials,
             ),
             AuthError::RateLimited { retry_after } => with_retry(
+                Code::ResourceExhausted,
                 "too many failed logins; retry later",
                 Reason::RateLimited,
                 *retry_after,
             ),
             AuthError::Overloaded => with_retry(
+                Code::ResourceExhausted,
                 "server busy; retry shortly",
                 Reason::Overloaded,
-                OVERLOADED_RETRY,
+                RETRY_SHORTLY,
             ),
             AuthError::TokenInvalid => {
                 status(Code::Unauthenticated, "token invalid", Reason::TokenInvalid)
@@ -117,7 +120,54 @@ impl From<AuthError> for Status {
                 "refresh token reused; the session is revoked",
                 Reason::RefreshTokenReused,
             ),
-            AuthError::Store(_) | AuthError::Hashing(_) | AuthError::Signing(_) => internal(&err),
+            AuthError::Store(StoreError::Unavailable(source)) => {
+                // An operator must act (or wait); the client may retry.
+                tracing::warn!(error = %source, "database unavailable");
+                with_retry(
+                    Code::Unavailable,
+                    "database unavailable; retry shortly",
+                    Reason::Unavailable,
+                    RETRY_SHORTLY,
+                )
+            }
+            AuthError::Store(
+                StoreError::Conflict
+                | StoreError::Database(_)
+                | StoreError::Migrate(_)
+                | StoreError::Corrupt(_),
+            )
+            | AuthError::Hashing(_)
+            | AuthError::Signing(_) => internal(&err),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unavailable_database_is_unavailable_with_retry_info_not_internal() {
+        let status = Status::from(AuthError::Store(StoreError::Unavailable(
+            sqlx::Error::PoolTimedOut,
+        )));
+        assert_eq!(status.code(), Code::Unavailable);
+        assert_eq!(
+            status.get_details_error_info().unwrap().reason,
+            "UNAVAILABLE"
+        );
+        assert!(status.get_details_retry_info().is_some());
+        assert!(
+            !status.message().contains("timed out"),
+            "no driver detail leaks"
+        );
+    }
+
+    #[test]
+    fn an_internal_fault_says_nothing_of_its_cause() {
+        let status = Status::from(AuthError::Store(StoreError::Corrupt("users.id")));
+        assert_eq!(status.code(), Code::Internal);
+        assert_eq!(status.message(), "internal error");
+        assert_eq!(status.get_details_error_info().unwrap().reason, "INTERNAL");
     }
 }

@@ -23,6 +23,9 @@ pub enum StoreError {
     /// A unique constraint refused the write.
     #[error("unique constraint violated")]
     Conflict,
+    /// The database could not be reached in time; retrying later may succeed.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
     /// The database failed or could not be reached.
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
@@ -35,10 +38,14 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Maps a driver error, turning unique violations into [`StoreError::Conflict`].
+    /// Maps a driver error: unique violations become [`StoreError::Conflict`], an
+    /// unreachable database [`StoreError::Unavailable`].
     fn from_sqlx(err: sqlx::Error) -> Self {
         match &err {
             sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                StoreError::Unavailable(err)
+            }
             _ => StoreError::Database(err),
         }
     }
@@ -210,4 +217,26 @@ fn split_roles(raw: &str) -> Vec<String> {
         .filter(|r| !r.is_empty())
         .map(str::to_owned)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_database_is_unavailable_not_a_plain_failure() {
+        assert!(matches!(
+            StoreError::from_sqlx(sqlx::Error::PoolTimedOut),
+            StoreError::Unavailable(_)
+        ));
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        assert!(matches!(
+            StoreError::from_sqlx(sqlx::Error::Io(io)),
+            StoreError::Unavailable(_)
+        ));
+        assert!(matches!(
+            StoreError::from_sqlx(sqlx::Error::RowNotFound),
+            StoreError::Database(_)
+        ));
+    }
 }
