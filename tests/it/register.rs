@@ -1,7 +1,7 @@
 use tessera::proto::RegisterRequest;
 use tonic::Code;
 
-use crate::harness::{self, PASSWORD, assert_error, bad_request_field, email};
+use crate::harness::{self, PASSWORD, TestServer, assert_error, bad_request_field, email};
 
 fn request(email: &str, password: &str) -> RegisterRequest {
     RegisterRequest {
@@ -84,7 +84,12 @@ async fn an_email_registered_already_however_cased_or_padded_is_email_taken() {
 
 #[tokio::test]
 async fn twenty_concurrent_registrations_of_one_email_give_exactly_one_ok() {
-    let server = harness::spawn().await;
+    registration_race(&harness::spawn().await).await;
+}
+
+/// 20 concurrent registrations of one email, variously cased and padded: exactly one
+/// OK, the rest EMAIL_TAKEN. Shared with the PostgreSQL run.
+pub async fn registration_race(server: &TestServer) {
     let email = email("race");
     let tasks: Vec<_> = (0..20)
         .map(|i| {
