@@ -86,11 +86,6 @@ impl Hasher {
         })
     }
 
-    /// The configured cost.
-    pub fn cost(&self) -> u32 {
-        self.inner.cost
-    }
-
     /// Hashes a password with a fresh salt.
     pub async fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
         let cost = self.inner.cost;

@@ -44,16 +44,6 @@ impl RevokedSessions {
             .unwrap_or_else(|e| e.into_inner())
             .retain(|_, until| *until >= now);
     }
-
-    /// How many sessions are held.
-    pub fn len(&self) -> usize {
-        self.until.read().unwrap_or_else(|e| e.into_inner()).len()
-    }
-
-    /// Whether no session is held.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 #[cfg(test)]

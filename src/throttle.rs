@@ -87,8 +87,8 @@ impl Throttle {
             .retain(|_, w| now < w.started + WINDOW_SECS && w.count > 0);
     }
 
-    /// How many keys are tracked (for tests and metrics).
-    pub fn tracked(&self) -> usize {
+    #[cfg(test)]
+    fn tracked(&self) -> usize {
         self.windows().len()
     }
 }

@@ -62,16 +62,6 @@ impl KeySet {
     pub fn get(&self, kid: &str) -> Option<&DecodingKey> {
         self.keys.get(kid)
     }
-
-    /// How many keys the set holds.
-    pub fn len(&self) -> usize {
-        self.keys.len()
-    }
-
-    /// Whether the set holds no key.
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
-    }
 }
 
 /// Verifies access tokens against a key set, an issuer and an audience.
