@@ -20,23 +20,33 @@
 //! # Login
 //!
 //! A login is admitted by the failed-login budget ([`crate::throttle`]) before anything
-//! else: while throttled the password is not even checked. An unknown email costs one
+//! else: while throttled the password is not even checked. The budget lives in the
+//! store, so every instance spends the same one. An unknown email costs one
 //! bcrypt verify against a dummy hash, so it answers in the same time and with the same
 //! error as a wrong password.
+//!
+//! # Keys
+//!
+//! Tokens are signed by the ring's signing key at `now` and verified against every
+//! published key ([`crate::token::ring`]). The ring is read from the store at start
+//! and again by [`Auth::reload_keys`], which the server calls when the keys change.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tracing::{debug, info, warn};
 
 use crate::domain::{DEFAULT_ROLE, Email, EmailError, Password, PasswordError, SessionId};
+use crate::keystore::{KeysError, Keystore};
 use crate::password::{HashError, Hasher};
+use crate::proto;
 use crate::revocation::RevokedSessions;
-use crate::store::{NewSession, RevokeReason, Rotation, Store, StoreError, UserRow};
-use crate::throttle::Throttle;
+use crate::store::{NewSession, RevokeReason, RevokedRow, Rotation, Store, StoreError, UserRow};
+use crate::throttle::Budget;
 use crate::token::issue::{IssueError, Subject, TokenIssuer};
 use crate::token::refresh::RefreshToken;
-use crate::token::{AccessClaims, TokenVerifier, VerifyError};
+use crate::token::ring::KeyRing;
+use crate::token::{AccessClaims, KeySet, TokenVerifier, VerifyError};
 
 /// Why a use case refused or failed.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +82,8 @@ pub enum AuthError {
     Hashing(#[source] HashError),
     #[error("token signing failed")]
     Signing(#[source] IssueError),
+    #[error("signing keys unavailable")]
+    Keys(#[source] KeysError),
 }
 
 impl From<VerifyError> for AuthError {
@@ -120,15 +132,17 @@ pub struct Policy {
     pub login_attempts_per_address_per_minute: u32,
 }
 
-/// The use cases. Shared behind an `Arc` by the gRPC service and the purge task.
+/// The use cases. Shared behind an `Arc` by the gRPC service and the server's tasks.
 pub struct Auth<S: Store> {
     store: S,
     hasher: Hasher,
     issuer: TokenIssuer,
-    verifier: TokenVerifier,
+    keystore: Keystore<S>,
+    ring: RwLock<Arc<KeyRing>>,
+    verify_leeway_secs: u64,
     revoked: Arc<RevokedSessions>,
-    by_email: Throttle,
-    by_address: Throttle,
+    by_email: Budget,
+    by_address: Budget,
     refresh_ttl_secs: i64,
     /// How long a revoked session must be remembered: access TTL plus leeway.
     revocation_memory_secs: i64,
@@ -138,27 +152,40 @@ fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
+/// How long a key or a revoked session must be remembered after the last token it
+/// concerns was issued: the access-token lifetime plus the verify leeway.
+pub fn token_horizon(access_ttl: Duration, verify_leeway: Duration) -> i64 {
+    secs(access_ttl).saturating_add(secs(verify_leeway))
+}
+
 impl<S: Store> Auth<S> {
-    /// Wires the use cases together.
-    pub fn new(
+    /// Wires the use cases together and reads the signing keys from `keystore`.
+    pub async fn new(
         store: S,
         hasher: Hasher,
         issuer: TokenIssuer,
-        verifier: TokenVerifier,
+        keystore: Keystore<S>,
         policy: &Policy,
-    ) -> Self {
+        now: i64,
+    ) -> Result<Self, KeysError> {
+        let leeway = policy.verify_leeway.as_secs();
+        let ring = keystore
+            .load(None, now, |set| verifier_for(&issuer, leeway, set))
+            .await?;
         let revocation_memory_secs = issuer.ttl_secs().saturating_add(secs(policy.verify_leeway));
-        Self {
+        Ok(Self {
             store,
             hasher,
             issuer,
-            verifier,
+            keystore,
+            ring: RwLock::new(Arc::new(ring)),
+            verify_leeway_secs: leeway,
             revoked: Arc::new(RevokedSessions::new()),
-            by_email: Throttle::new(policy.login_attempts_per_minute),
-            by_address: Throttle::new(policy.login_attempts_per_address_per_minute),
+            by_email: Budget::new("email", policy.login_attempts_per_minute),
+            by_address: Budget::new("address", policy.login_attempts_per_address_per_minute),
             refresh_ttl_secs: secs(policy.refresh_ttl),
             revocation_memory_secs,
-        }
+        })
     }
 
     /// The store, for start-up and shutdown.
@@ -166,22 +193,72 @@ impl<S: Store> Auth<S> {
         &self.store
     }
 
-    /// The access-token issuer (its key is what GetJwks publishes).
-    pub fn issuer(&self) -> &TokenIssuer {
-        &self.issuer
+    fn ring(&self) -> Arc<KeyRing> {
+        self.ring.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Reads the signing keys again (new keys are opened, known ones reused) and
+    /// swaps the ring in; returns whether the set of kids changed.
+    pub async fn reload_keys(&self, now: i64) -> Result<bool, KeysError> {
+        let current = self.ring();
+        let leeway = self.verify_leeway_secs;
+        let ring = self
+            .keystore
+            .load(Some(&current), now, |set| {
+                verifier_for(&self.issuer, leeway, set)
+            })
+            .await?;
+        let before: Vec<&str> = current.states(now).map(|(k, _)| k.key.kid()).collect();
+        let after: Vec<&str> = ring.states(now).map(|(k, _)| k.key.kid()).collect();
+        let changed = before != after;
+        if changed {
+            info!(
+                keys = after.len(),
+                signing = ring.signer(now).map(|k| k.kid()),
+                "signing keys reloaded"
+            );
+        }
+        *self.ring.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(ring);
+        Ok(changed)
+    }
+
+    /// The kid of the key that signs at `now`.
+    pub fn signing_kid(&self, now: i64) -> Option<String> {
+        self.ring().signer(now).map(|k| k.kid().to_owned())
+    }
+
+    /// The public keys to publish at `now`: staged, signing and retiring.
+    pub fn jwks(&self, now: i64) -> Vec<proto::Jwk> {
+        self.ring()
+            .published(now)
+            .into_iter()
+            .map(|k| k.jwk())
+            .collect()
     }
 
     /// Loads the sessions whose tokens may still be live into the revocation set.
     pub async fn load_revocations(&self, now: i64) -> Result<usize, AuthError> {
+        self.catch_up_revocations(now - self.revocation_memory_secs)
+            .await
+    }
+
+    /// Reads the sessions revoked at or after `since` into the revocation set: the
+    /// periodic catch-up that heals a missed announcement.
+    pub async fn catch_up_revocations(&self, since: i64) -> Result<usize, AuthError> {
         let rows = self
             .store
-            .revoked_since(now - self.revocation_memory_secs)
+            .revoked_since(since)
             .await
             .map_err(AuthError::Store)?;
         for row in &rows {
-            self.remember_revoked(row.session_id, row.revoked_at);
+            self.note_revoked(*row);
         }
         Ok(rows.len())
+    }
+
+    /// Records a revocation another instance announced.
+    pub fn note_revoked(&self, row: RevokedRow) {
+        self.remember_revoked(row.session_id, row.revoked_at);
     }
 
     fn remember_revoked(&self, sid: SessionId, revoked_at: i64) {
@@ -235,7 +312,7 @@ impl<S: Store> Auth<S> {
             field: "password",
             problem: "must be 1 to 1024 bytes",
         })?;
-        self.admit(&email, client, now)?;
+        self.admit(&email, client, now).await?;
         let verdict = self.check_password(&email, &password).await;
         let user = match verdict {
             Ok((Some(user), true)) => user,
@@ -249,35 +326,61 @@ impl<S: Store> Auth<S> {
                 return Err(AuthError::InvalidCredentials);
             }
             Err(e) => {
-                // Not a failed guess: give the attempt back.
-                self.release(&email, client);
+                // Not a failed guess: give the attempt back (best effort: the store
+                // may be what failed).
+                let _ = self.release(&email, client).await;
                 return Err(e);
             }
         };
-        self.by_email.reset(email.as_str());
+        self.by_email
+            .reset(&self.store, email.as_str())
+            .await
+            .map_err(AuthError::Store)?;
         if let Some(address) = &client.address {
-            self.by_address.release(address);
+            self.by_address
+                .release(&self.store, address)
+                .await
+                .map_err(AuthError::Store)?;
         }
         let tokens = self.open_session(&user, client, now).await?;
         Ok((user, tokens))
     }
 
-    fn admit(&self, email: &Email, client: &ClientInfo, now: i64) -> Result<(), AuthError> {
-        let by_email = self.by_email.admit(email.as_str(), now);
+    async fn admit(&self, email: &Email, client: &ClientInfo, now: i64) -> Result<(), AuthError> {
+        let store = &self.store;
+        let by_email = self
+            .by_email
+            .admit(store, email.as_str(), now)
+            .await
+            .map_err(AuthError::Store)?;
         let by_address = match &client.address {
-            Some(address) => self.by_address.admit(address, now),
+            Some(address) => match self.by_address.admit(store, address, now).await {
+                Ok(verdict) => verdict,
+                Err(e) => {
+                    if by_email.is_ok() {
+                        let _ = self.by_email.release(store, email.as_str()).await;
+                    }
+                    return Err(AuthError::Store(e));
+                }
+            },
             None => Ok(()),
         };
         match (by_email, by_address) {
             (Ok(()), Ok(())) => Ok(()),
             (email_wait, address_wait) => {
                 if email_wait.is_ok() {
-                    self.by_email.release(email.as_str());
+                    self.by_email
+                        .release(store, email.as_str())
+                        .await
+                        .map_err(AuthError::Store)?;
                 }
                 if address_wait.is_ok()
                     && let Some(address) = &client.address
                 {
-                    self.by_address.release(address);
+                    self.by_address
+                        .release(store, address)
+                        .await
+                        .map_err(AuthError::Store)?;
                 }
                 let retry_after = email_wait.err().max(address_wait.err()).unwrap_or_default();
                 warn!(
@@ -290,11 +393,12 @@ impl<S: Store> Auth<S> {
         }
     }
 
-    fn release(&self, email: &Email, client: &ClientInfo) {
-        self.by_email.release(email.as_str());
+    async fn release(&self, email: &Email, client: &ClientInfo) -> Result<(), StoreError> {
+        self.by_email.release(&self.store, email.as_str()).await?;
         if let Some(address) = &client.address {
-            self.by_address.release(address);
+            self.by_address.release(&self.store, address).await?;
         }
+        Ok(())
     }
 
     /// The user with this email, if any, and whether the password is theirs; always
@@ -350,8 +454,11 @@ impl<S: Store> Auth<S> {
     ) -> Result<(String, AccessClaims), AuthError> {
         let user_id = user.id.to_string();
         let sid = session_id.to_string();
+        let ring = self.ring();
+        let key = ring.signer(now).ok_or(AuthError::Keys(KeysError::Empty))?;
         self.issuer
             .issue(
+                key,
                 &Subject {
                     user_id: &user_id,
                     session_id: &sid,
@@ -529,7 +636,7 @@ impl<S: Store> Auth<S> {
 
     /// Verifies an access token: signature, claims, and the revocation set. No I/O.
     pub fn verify(&self, token: &str, now: i64) -> Result<AccessClaims, AuthError> {
-        let claims = self.verifier.verify(token, now)?;
+        let claims = self.ring().verifier().verify(token, now)?;
         let sid = SessionId::parse(&claims.sid).ok_or(AuthError::TokenInvalid)?;
         if self.revoked.contains(&sid) {
             return Err(AuthError::TokenRevoked);
@@ -537,16 +644,28 @@ impl<S: Store> Auth<S> {
         Ok(claims)
     }
 
-    /// Purges expired rows and forgets what can no longer matter.
+    /// Purges expired rows and keys, and forgets what can no longer matter.
     pub async fn purge(&self, now: i64) -> Result<u64, AuthError> {
         self.revoked.prune(now);
-        self.by_email.prune(now);
-        self.by_address.prune(now);
-        self.store
+        let keys = self.keystore.purge(now).await.map_err(AuthError::Keys)?;
+        for kid in &keys {
+            info!(kid = %kid, "deleted an expired signing key");
+        }
+        if !keys.is_empty() {
+            self.reload_keys(now).await.map_err(AuthError::Keys)?;
+        }
+        let rows = self
+            .store
             .purge_expired(now, now - self.revocation_memory_secs)
             .await
-            .map_err(AuthError::Store)
+            .map_err(AuthError::Store)?;
+        Ok(rows + keys.len() as u64)
     }
+}
+
+/// A verifier for the tokens `issuer` issues, over `keys`.
+fn verifier_for(issuer: &TokenIssuer, leeway_secs: u64, keys: KeySet) -> TokenVerifier {
+    TokenVerifier::new(keys, issuer.issuer(), issuer.audience(), leeway_secs)
 }
 
 /// Seconds since the Unix epoch, from the system clock.

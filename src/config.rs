@@ -4,11 +4,17 @@
 //! Raw values stay strings until [`Config::from_args`], so a bad one is reported as one
 //! line naming the variable (`invalid TESSERA_ACCESS_TTL: expected a duration like
 //! 15m`) and never echoed back: some of them are secrets.
+//!
+//! [`StoreArgs`] (where the state lives, and the master key) and [`TokenArgs`] (the
+//! token lifetimes) are shared by `serve`, `migrate` and `keys`, so every
+//! subcommand reads the same variables the same way.
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+
+use crate::token::seal::MasterKey;
 
 /// The defaults, shared by the flags and by [`Config::with_data_dir`].
 pub mod defaults {
@@ -28,38 +34,75 @@ pub mod defaults {
     pub const PURGE_INTERVAL: &str = "10m";
     pub const DB_MAX_CONNECTIONS: &str = "10";
     pub const DB_TIMEOUT: &str = "5s";
+    pub const AUTO_MIGRATE: &str = "true";
+    pub const SYNC_INTERVAL: &str = "10s";
+    /// How long `tessera keys rotate` stages a key before it signs: twice the
+    /// verifiers' default JWKS refresh interval (5 minutes).
+    pub const KEY_ACTIVATION_DELAY: &str = "10m";
     /// The SQLite file inside the data folder.
     pub const SQLITE_FILE: &str = "tessera.db";
 }
 
-/// `tessera serve` flags; each reads the `TESSERA_*` variable named beside it.
+/// Where tessera's state lives: shared by `serve`, `migrate` and `keys`.
 #[derive(Debug, Clone, clap::Args)]
-pub struct ServeArgs {
-    /// gRPC listen address.
-    #[arg(long, env = "TESSERA_LISTEN", default_value = defaults::LISTEN)]
-    pub listen: String,
-    /// Where the embedded default keeps its SQLite file and generated key.
+pub struct StoreArgs {
+    /// Where the embedded default keeps its SQLite file and generated master key.
     #[arg(long, env = "TESSERA_DATA_DIR", default_value = defaults::DATA_DIR)]
     pub data_dir: PathBuf,
     /// Database URL: `sqlite://…` (default: `tessera.db` in the data folder) or `postgres://…`.
     #[arg(long, env = "TESSERA_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// The key that seals signing keys in the database: 32 random bytes in base64.
+    /// Required with PostgreSQL; with SQLite it is generated into the data folder if unset.
+    #[arg(long, env = "TESSERA_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<String>,
+    /// A file holding the master key (base64), instead of TESSERA_MASTER_KEY.
+    #[arg(long, env = "TESSERA_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
+    /// PostgreSQL: the most connections this instance opens.
+    #[arg(long, env = "TESSERA_DB_MAX_CONNECTIONS", default_value = defaults::DB_MAX_CONNECTIONS)]
+    pub db_max_connections: String,
+    /// How long a database call may wait for a connection before it answers UNAVAILABLE.
+    #[arg(long, env = "TESSERA_DB_TIMEOUT", default_value = defaults::DB_TIMEOUT)]
+    pub db_timeout: String,
+}
+
+/// Token lifetimes: shared by `serve` and `keys` (a retired key stays published until
+/// the last token it signed has expired).
+#[derive(Debug, Clone, clap::Args)]
+pub struct TokenArgs {
+    /// Access-token lifetime (2s, 15m, 1h).
+    #[arg(long, env = "TESSERA_ACCESS_TTL", default_value = defaults::ACCESS_TTL)]
+    pub access_ttl: String,
+    /// Clock-skew leeway on `exp` when verifying.
+    #[arg(long, env = "TESSERA_VERIFY_LEEWAY", default_value = defaults::VERIFY_LEEWAY)]
+    pub verify_leeway: String,
+}
+
+/// `tessera serve` flags; each reads the `TESSERA_*` variable named beside it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub tokens: TokenArgs,
+    /// gRPC listen address.
+    #[arg(long, env = "TESSERA_LISTEN", default_value = defaults::LISTEN)]
+    pub listen: String,
     /// `iss` of every token, checked on verify.
     #[arg(long, env = "TESSERA_ISSUER", default_value = defaults::ISSUER)]
     pub issuer: String,
     /// `aud` of every token, checked on verify.
     #[arg(long, env = "TESSERA_AUDIENCE", default_value = defaults::AUDIENCE)]
     pub audience: String,
-    /// Access-token lifetime (2s, 15m, 1h).
-    #[arg(long, env = "TESSERA_ACCESS_TTL", default_value = defaults::ACCESS_TTL)]
-    pub access_ttl: String,
     /// Refresh-token lifetime (7d); each refresh starts a new one.
     #[arg(long, env = "TESSERA_REFRESH_TTL", default_value = defaults::REFRESH_TTL)]
     pub refresh_ttl: String,
     /// bcrypt cost, 4 to 31.
     #[arg(long, env = "TESSERA_BCRYPT_COST", default_value = defaults::BCRYPT_COST)]
     pub bcrypt_cost: String,
-    /// Path of the RS256 private key (PKCS#8 PEM); generated into the data folder if unset.
+    /// An RS256 private key (PKCS#8 PEM file) to start from: stored (sealed) as the
+    /// signing key when the database holds no key yet, ignored after that.
     #[arg(long, env = "TESSERA_SIGNING_KEY")]
     pub signing_key: Option<PathBuf>,
     /// Failed-login budget per email per minute.
@@ -71,9 +114,6 @@ pub struct ServeArgs {
     /// Log format: `text` or `json` (level from RUST_LOG).
     #[arg(long, env = "TESSERA_LOG_FORMAT", default_value = defaults::LOG_FORMAT)]
     pub log_format: String,
-    /// Clock-skew leeway on `exp` when verifying.
-    #[arg(long, env = "TESSERA_VERIFY_LEEWAY", default_value = defaults::VERIFY_LEEWAY)]
-    pub verify_leeway: String,
     /// How many bcrypt operations run at once (default: the number of cores).
     #[arg(long, env = "TESSERA_HASH_CONCURRENCY")]
     pub hash_concurrency: Option<String>,
@@ -87,12 +127,13 @@ pub struct ServeArgs {
     /// How often expired refresh tokens and sessions are purged.
     #[arg(long, env = "TESSERA_PURGE_INTERVAL", default_value = defaults::PURGE_INTERVAL)]
     pub purge_interval: String,
-    /// PostgreSQL: the most connections this instance opens.
-    #[arg(long, env = "TESSERA_DB_MAX_CONNECTIONS", default_value = defaults::DB_MAX_CONNECTIONS)]
-    pub db_max_connections: String,
-    /// PostgreSQL: how long to wait for a connection before failing.
-    #[arg(long, env = "TESSERA_DB_TIMEOUT", default_value = defaults::DB_TIMEOUT)]
-    pub db_timeout: String,
+    /// Apply pending migrations at start (`false`: refuse to start until `tessera migrate` ran).
+    #[arg(long, env = "TESSERA_AUTO_MIGRATE", default_value = defaults::AUTO_MIGRATE)]
+    pub auto_migrate: String,
+    /// How often revocations and signing keys are read again from the database, so a
+    /// missed announcement heals (the worst-case delay on PostgreSQL).
+    #[arg(long, env = "TESSERA_SYNC_INTERVAL", default_value = defaults::SYNC_INTERVAL)]
+    pub sync_interval: String,
 }
 
 /// A setting that cannot be used. `Display` is the one line the binary prints: it
@@ -202,12 +243,116 @@ impl fmt::Debug for DatabaseUrl {
     }
 }
 
+/// Where the master key comes from.
+#[derive(Debug, Clone)]
+pub enum MasterKeySource {
+    /// Given by TESSERA_MASTER_KEY or TESSERA_MASTER_KEY_FILE.
+    Given(MasterKey),
+    /// Generated into (and read from) the data folder: the embedded default only.
+    DataDir,
+}
+
+/// The validated [`StoreArgs`].
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub data_dir: PathBuf,
+    pub database_url: DatabaseUrl,
+    pub master_key: MasterKeySource,
+    pub db_max_connections: u32,
+    pub db_timeout: Duration,
+}
+
+impl StoreConfig {
+    /// Validates the store settings, naming the first variable that is wrong.
+    pub fn from_args(args: StoreArgs) -> Result<Self, ConfigError> {
+        let database_url = match args.database_url {
+            Some(url) => url.parse()?,
+            None => DatabaseUrl(format!(
+                "sqlite://{}",
+                args.data_dir.join(defaults::SQLITE_FILE).display()
+            )),
+        };
+        let master_key = match (args.master_key, args.master_key_file) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::new(
+                    "TESSERA_MASTER_KEY_FILE",
+                    "set either TESSERA_MASTER_KEY or TESSERA_MASTER_KEY_FILE, not both",
+                ));
+            }
+            (Some(text), None) => MasterKeySource::Given(
+                MasterKey::from_base64(&text)
+                    .map_err(|e| ConfigError::new("TESSERA_MASTER_KEY", e.to_string()))?,
+            ),
+            (None, Some(path)) => MasterKeySource::Given(
+                MasterKey::load(&path)
+                    .map_err(|e| ConfigError::new("TESSERA_MASTER_KEY_FILE", e.to_string()))?,
+            ),
+            (None, None) if database_url.kind() == DatabaseKind::Postgres => {
+                // Instances on several machines cannot share a generated file.
+                return Err(ConfigError::new(
+                    "TESSERA_MASTER_KEY",
+                    "required with a PostgreSQL database: 32 random bytes in base64 \
+                     (e.g. from `openssl rand -base64 32`), or set TESSERA_MASTER_KEY_FILE",
+                ));
+            }
+            (None, None) => MasterKeySource::DataDir,
+        };
+        Ok(Self {
+            data_dir: args.data_dir,
+            database_url,
+            master_key,
+            db_max_connections: number(
+                "TESSERA_DB_MAX_CONNECTIONS",
+                &args.db_max_connections,
+                1,
+                10_000,
+            )?,
+            db_timeout: duration(
+                "TESSERA_DB_TIMEOUT",
+                &args.db_timeout,
+                Duration::from_millis(100),
+            )?,
+        })
+    }
+}
+
+/// The validated [`TokenArgs`].
+#[derive(Debug, Clone, Copy)]
+pub struct TokenConfig {
+    pub access_ttl: Duration,
+    pub verify_leeway: Duration,
+}
+
+impl TokenConfig {
+    /// Validates the token lifetimes.
+    pub fn from_args(args: &TokenArgs) -> Result<Self, ConfigError> {
+        Ok(Self {
+            access_ttl: duration(
+                "TESSERA_ACCESS_TTL",
+                &args.access_ttl,
+                Duration::from_secs(1),
+            )?,
+            verify_leeway: duration("TESSERA_VERIFY_LEEWAY", &args.verify_leeway, Duration::ZERO)?,
+        })
+    }
+
+    /// How long after a token is issued it can still verify: the access-token
+    /// lifetime plus the leeway. Retired keys and revoked sessions are remembered
+    /// that long.
+    pub fn horizon_secs(&self) -> i64 {
+        let secs = self
+            .access_ttl
+            .as_secs()
+            .saturating_add(self.verify_leeway.as_secs());
+        i64::try_from(secs).unwrap_or(i64::MAX)
+    }
+}
+
 /// The validated configuration of `tessera serve`.
 #[derive(Debug, Clone)]
 pub struct Config {
+    pub store: StoreConfig,
     pub listen: SocketAddr,
-    pub data_dir: PathBuf,
-    pub database_url: DatabaseUrl,
     pub issuer: String,
     pub audience: String,
     pub access_ttl: Duration,
@@ -222,8 +367,8 @@ pub struct Config {
     pub hash_queue: usize,
     pub shutdown_grace: Duration,
     pub purge_interval: Duration,
-    pub db_max_connections: u32,
-    pub db_timeout: Duration,
+    pub auto_migrate: bool,
+    pub sync_interval: Duration,
 }
 
 fn duration(var: &'static str, raw: &str, min: Duration) -> Result<Duration, ConfigError> {
@@ -253,6 +398,14 @@ fn number<T: std::str::FromStr + PartialOrd + fmt::Display>(
         })
 }
 
+fn boolean(var: &'static str, raw: &str) -> Result<bool, ConfigError> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(ConfigError::new(var, "expected true or false")),
+    }
+}
+
 fn non_empty(var: &'static str, raw: String) -> Result<String, ConfigError> {
     if raw.trim().is_empty() {
         Err(ConfigError::new(var, "must not be empty"))
@@ -272,13 +425,7 @@ impl Config {
         let listen = args.listen.trim().parse::<SocketAddr>().map_err(|_| {
             ConfigError::new("TESSERA_LISTEN", "expected an address like 127.0.0.1:50051")
         })?;
-        let database_url = match args.database_url {
-            Some(url) => url.parse()?,
-            None => DatabaseUrl(format!(
-                "sqlite://{}",
-                args.data_dir.join(defaults::SQLITE_FILE).display()
-            )),
-        };
+        let tokens = TokenConfig::from_args(&args.tokens)?;
         let log_format = match args.log_format.trim() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
@@ -295,15 +442,9 @@ impl Config {
         };
         Ok(Config {
             listen,
-            data_dir: args.data_dir,
-            database_url,
             issuer: non_empty("TESSERA_ISSUER", args.issuer)?,
             audience: non_empty("TESSERA_AUDIENCE", args.audience)?,
-            access_ttl: duration(
-                "TESSERA_ACCESS_TTL",
-                &args.access_ttl,
-                Duration::from_secs(1),
-            )?,
+            access_ttl: tokens.access_ttl,
             refresh_ttl: duration(
                 "TESSERA_REFRESH_TTL",
                 &args.refresh_ttl,
@@ -324,7 +465,7 @@ impl Config {
                 1_000_000,
             )?,
             log_format,
-            verify_leeway: duration("TESSERA_VERIFY_LEEWAY", &args.verify_leeway, Duration::ZERO)?,
+            verify_leeway: tokens.verify_leeway,
             hash_concurrency,
             hash_queue: number("TESSERA_HASH_QUEUE", &args.hash_queue, 0, 1_000_000)?,
             shutdown_grace: duration(
@@ -337,30 +478,44 @@ impl Config {
                 &args.purge_interval,
                 Duration::from_secs(1),
             )?,
-            db_max_connections: number(
-                "TESSERA_DB_MAX_CONNECTIONS",
-                &args.db_max_connections,
-                1,
-                10_000,
-            )?,
-            db_timeout: duration(
-                "TESSERA_DB_TIMEOUT",
-                &args.db_timeout,
+            auto_migrate: boolean("TESSERA_AUTO_MIGRATE", &args.auto_migrate)?,
+            sync_interval: duration(
+                "TESSERA_SYNC_INTERVAL",
+                &args.sync_interval,
                 Duration::from_millis(100),
             )?,
+            // Last: opening a master key file is the one check that touches the disk.
+            store: StoreConfig::from_args(args.store)?,
         })
+    }
+
+    /// The token lifetimes, as `keys` reads them.
+    pub fn tokens(&self) -> TokenConfig {
+        TokenConfig {
+            access_ttl: self.access_ttl,
+            verify_leeway: self.verify_leeway,
+        }
     }
 
     /// The defaults with `data_dir` as the data folder (and so its SQLite file and
     /// generated key): what `tessera serve` runs with when nothing is set.
     pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Self {
         let args = ServeArgs {
+            store: StoreArgs {
+                data_dir: data_dir.into(),
+                database_url: None,
+                master_key: None,
+                master_key_file: None,
+                db_max_connections: defaults::DB_MAX_CONNECTIONS.into(),
+                db_timeout: defaults::DB_TIMEOUT.into(),
+            },
+            tokens: TokenArgs {
+                access_ttl: defaults::ACCESS_TTL.into(),
+                verify_leeway: defaults::VERIFY_LEEWAY.into(),
+            },
             listen: defaults::LISTEN.into(),
-            data_dir: data_dir.into(),
-            database_url: None,
             issuer: defaults::ISSUER.into(),
             audience: defaults::AUDIENCE.into(),
-            access_ttl: defaults::ACCESS_TTL.into(),
             refresh_ttl: defaults::REFRESH_TTL.into(),
             bcrypt_cost: defaults::BCRYPT_COST.into(),
             signing_key: None,
@@ -368,13 +523,12 @@ impl Config {
             login_attempts_per_address_per_minute: defaults::LOGIN_ATTEMPTS_PER_ADDRESS_PER_MINUTE
                 .into(),
             log_format: defaults::LOG_FORMAT.into(),
-            verify_leeway: defaults::VERIFY_LEEWAY.into(),
             hash_concurrency: None,
             hash_queue: defaults::HASH_QUEUE.into(),
             shutdown_grace: defaults::SHUTDOWN_GRACE.into(),
             purge_interval: defaults::PURGE_INTERVAL.into(),
-            db_max_connections: defaults::DB_MAX_CONNECTIONS.into(),
-            db_timeout: defaults::DB_TIMEOUT.into(),
+            auto_migrate: defaults::AUTO_MIGRATE.into(),
+            sync_interval: defaults::SYNC_INTERVAL.into(),
         };
         #[allow(clippy::expect_used)]
         Config::from_args(args).expect("the built-in defaults are valid")
@@ -391,7 +545,12 @@ mod tests {
         assert_eq!(config.access_ttl, Duration::from_secs(15 * 60));
         assert_eq!(config.refresh_ttl, Duration::from_secs(7 * 24 * 3600));
         assert_eq!(config.bcrypt_cost, 12);
-        assert_eq!(config.database_url.expose(), "sqlite:///tmp/x/tessera.db");
+        assert_eq!(
+            config.store.database_url.expose(),
+            "sqlite:///tmp/x/tessera.db"
+        );
+        assert!(config.auto_migrate);
+        assert!(matches!(config.store.master_key, MasterKeySource::DataDir));
     }
 
     #[test]

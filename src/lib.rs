@@ -12,12 +12,14 @@
 //! | [`telemetry`] | tracing subscriber set-up |
 //! | [`domain`] | `Email`, `Password`, `UserId`, `SessionId`: values that validated on construction |
 //! | [`password`] | bcrypt off the async runtime, with bounded concurrency and a dummy hash |
-//! | [`throttle`] | the failed-login budget per email and per client address |
+//! | [`throttle`] | the failed-login budget per email and per client address, kept in the store |
 //! | [`revocation`] | the in-memory set of revoked sessions that Verify consults |
 //! | [`store`] | the `Store` trait, its shared SQL, and the SQLite and PostgreSQL backends |
 //! | [`auth`] | the use cases (register, login, refresh, logout, verify) in domain terms |
 //! | [`grpc`] | proto <-> domain conversion, and the one mapping from errors to `tonic::Status` |
-//! | [`server`] | open everything, bind, serve until a shutdown future resolves |
+//! | [`keystore`] | signing keys in the store: sealed, rotated, loaded into the key ring |
+//! | [`server`] | open everything, bind, serve until a shutdown future resolves; the background sync, health and purge tasks |
+//! | [`admin`] | the operator's subcommands: `migrate`, `keys rotate`, `keys list` |
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
@@ -26,6 +28,8 @@ pub mod reason;
 pub mod token;
 
 #[cfg(feature = "server")]
+pub mod admin;
+#[cfg(feature = "server")]
 pub mod auth;
 #[cfg(feature = "server")]
 pub mod config;
@@ -33,6 +37,8 @@ pub mod config;
 pub mod domain;
 #[cfg(feature = "server")]
 pub mod grpc;
+#[cfg(feature = "server")]
+pub mod keystore;
 #[cfg(feature = "server")]
 pub mod password;
 #[cfg(feature = "server")]

@@ -3,7 +3,10 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tessera::config::{Config, ServeArgs};
+use tessera::config::{
+    Config, ConfigError, LogFormat, ServeArgs, StoreArgs, StoreConfig, TokenArgs, TokenConfig,
+    defaults,
+};
 use tessera::server::{self, ServeError};
 
 /// tessera: a gRPC authentication service.
@@ -18,6 +21,41 @@ struct Cli {
 enum Command {
     /// Serve tessera.auth.v1.AuthService, gRPC health and reflection.
     Serve(Box<ServeArgs>),
+    /// Apply pending database migrations and exit (for deploy pipelines; safe while
+    /// instances serve and when several run at once).
+    Migrate(StoreArgs),
+    /// Manage the signing keys every instance shares.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Stage a new signing key: published in the JWKS at once, signing after the
+    /// activation delay, so every verifier has it before the first token under it.
+    /// Running servers pick it up without restart.
+    Rotate {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        tokens: TokenArgs,
+        /// How long the new key is published before it signs.
+        #[arg(long, default_value = defaults::KEY_ACTIVATION_DELAY, conflicts_with = "now")]
+        delay: String,
+        /// Sign with the new key at once (after a leak): verifiers that do not have it
+        /// yet fetch it on the first token they do not know.
+        #[arg(long)]
+        now: bool,
+    },
+    /// List the stored keys: kid, state (staged, signing, retiring, expired) and times.
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        tokens: TokenArgs,
+    },
 }
 
 /// Exit code for a setting that cannot be used (as for clap's own usage errors).
@@ -29,6 +67,120 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve(*args),
+        Command::Migrate(store) => admin(|| StoreConfig::from_args(store), migrate),
+        Command::Keys {
+            command:
+                KeysCommand::Rotate {
+                    store,
+                    tokens,
+                    delay,
+                    now,
+                },
+        } => admin(
+            || {
+                let delay = if now {
+                    std::time::Duration::ZERO
+                } else {
+                    humantime::parse_duration(delay.trim()).map_err(|_| {
+                        ConfigError::new("--delay", "expected a duration like 10m or 0s")
+                    })?
+                };
+                Ok((
+                    StoreConfig::from_args(store)?,
+                    TokenConfig::from_args(&tokens)?,
+                    delay,
+                ))
+            },
+            rotate,
+        ),
+        Command::Keys {
+            command: KeysCommand::List { store, tokens },
+        } => admin(
+            || {
+                Ok((
+                    StoreConfig::from_args(store)?,
+                    TokenConfig::from_args(&tokens)?,
+                ))
+            },
+            list,
+        ),
+    }
+}
+
+/// Runs an operator subcommand: validate its settings, then run it on a runtime.
+fn admin<C, F>(settings: impl FnOnce() -> Result<C, ConfigError>, run: fn(C) -> F) -> ExitCode
+where
+    F: std::future::Future<Output = Result<(), ServeError>>,
+{
+    let settings = match settings() {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("tessera: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    tessera::telemetry::init(LogFormat::Text);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tessera: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    exit_code(runtime.block_on(run(settings)))
+}
+
+async fn migrate(store: StoreConfig) -> Result<(), ServeError> {
+    let applied = tessera::admin::migrate(&store).await?;
+    println!("applied {applied} migration(s); the database is up to date");
+    Ok(())
+}
+
+async fn rotate(
+    (store, tokens, delay): (StoreConfig, TokenConfig, std::time::Duration),
+) -> Result<(), ServeError> {
+    let (kid, activates_at) = tessera::admin::rotate_key(&store, tokens, delay).await?;
+    println!(
+        "staged {kid}: published now, signing from {}",
+        rfc3339(activates_at)
+    );
+    Ok(())
+}
+
+async fn list((store, tokens): (StoreConfig, TokenConfig)) -> Result<(), ServeError> {
+    let keys = tessera::admin::list_keys(&store, tokens).await?;
+    println!(
+        "{:<44}  {:<8}  {:<20}  {:<20}",
+        "KID", "STATE", "CREATED", "ACTIVATES"
+    );
+    for key in keys {
+        println!(
+            "{:<44}  {:<8}  {:<20}  {:<20}",
+            key.kid,
+            key.state.as_str(),
+            rfc3339(key.created_at),
+            rfc3339(key.activates_at)
+        );
+    }
+    Ok(())
+}
+
+fn rfc3339(unix: i64) -> String {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix.max(0).unsigned_abs());
+    humantime::format_rfc3339_seconds(at).to_string()
+}
+
+fn exit_code(result: Result<(), ServeError>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(ServeError::Config(e)) => {
+            eprintln!("tessera: {e}");
+            ExitCode::from(EXIT_CONFIG)
+        }
+        Err(e) => {
+            eprintln!("tessera: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -52,17 +204,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         let server = server::prepare(config).await?;
         server.run(shutdown_signal()).await
     });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(ServeError::Config(e)) => {
-            eprintln!("tessera: {e}");
-            ExitCode::from(EXIT_CONFIG)
-        }
-        Err(e) => {
-            eprintln!("tessera: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    exit_code(result)
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -1,36 +1,54 @@
 //! Start-up and serving.
 //!
-//! [`prepare`] does everything fallible first: the data folder, the signing
-//! key, the database and its migrations, the revocation set, the listener. Any failure
-//! there is a [`ConfigError`] naming the setting at fault. [`Server::run`] then serves
-//! until the shutdown future resolves: health turns NOT_SERVING, the listener closes,
-//! in-flight RPCs get `TESSERA_SHUTDOWN_GRACE` to finish, the purge task stops and the
-//! pool closes.
+//! [`prepare`] does everything fallible first: the data folder, the master key, the
+//! database and its migrations, the signing keys, the revocation set, the listener.
+//! Any failure there names the setting at fault. [`Server::run`] then serves until
+//! the shutdown future resolves: health turns NOT_SERVING, the listener closes,
+//! in-flight RPCs get `TESSERA_SHUTDOWN_GRACE` to finish, the background tasks stop
+//! and the pool closes.
+//!
+//! Three background tasks run beside the RPCs:
+//! - **sync**: applies what other instances announce (revocations, key changes) as
+//!   it arrives, and every `TESSERA_SYNC_INTERVAL` reads recent revocations and the
+//!   keys again, so a missed announcement heals within one interval;
+//! - **health**: pings the database every [`HEALTH_PROBE_INTERVAL`] and reports
+//!   NOT_SERVING while it cannot be reached, SERVING again once it can;
+//! - **purge**: deletes expired refresh tokens, sessions, login windows and keys.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
-use tracing::{info, warn};
+use tonic_health::server::HealthReporter;
+use tracing::{debug, info, warn};
 
 use crate::auth::{Auth, Policy, unix_now};
-use crate::config::{Config, ConfigError, DatabaseKind};
+use crate::config::{Config, ConfigError, DatabaseKind, MasterKeySource, StoreConfig};
 use crate::grpc::AuthGrpc;
+use crate::keystore::{KeysError, Keystore};
 use crate::password::Hasher;
 use crate::proto::{self, auth_service_server::AuthServiceServer};
-use crate::store::{PostgresStore, SqliteStore, Store, StoreError};
-use crate::token::TokenVerifier;
+use crate::store::{Change, PostgresStore, SqliteStore, Store, StoreError};
 use crate::token::issue::TokenIssuer;
-use crate::token::keys::SigningKey;
+use crate::token::keys::{LEGACY_KEY_FILE, SigningKey};
+use crate::token::seal::MasterKey;
 
 /// The largest request accepted, in bytes.
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
 
-/// A failure while serving.
+/// How often the health task pings the database.
+pub const HEALTH_PROBE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How far back a periodic revocation read looks beyond the previous one: covers
+/// transactions that committed late and clocks that disagree by up to a minute.
+const SYNC_OVERLAP_SECS: i64 = 60;
+
+/// A failure while starting or serving.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error(transparent)]
@@ -39,6 +57,26 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
     #[error("cannot build the reflection service: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    #[error("signing keys: {0}")]
+    Keys(KeysError),
+}
+
+impl From<KeysError> for ServeError {
+    /// A key that does not open is a wrong master key: a setting, named as such.
+    fn from(e: KeysError) -> Self {
+        match e {
+            KeysError::Sealed { .. } => ServeError::Config(ConfigError::new(
+                "TESSERA_MASTER_KEY",
+                format!("{e} (is it the key the database was set up with?)"),
+            )),
+            KeysError::Store(e) => ServeError::Config(store_failed(e)),
+            other => ServeError::Keys(other),
+        }
+    }
+}
+
+fn store_failed(e: StoreError) -> ConfigError {
+    ConfigError::new("TESSERA_DATABASE_URL", format!("database failed: {e}"))
 }
 
 /// A server that has opened everything and bound its listener.
@@ -48,40 +86,29 @@ pub struct Server<S: Store> {
     config: Config,
 }
 
-fn signing_key(config: &Config) -> Result<SigningKey, ConfigError> {
-    match &config.signing_key {
-        Some(path) => SigningKey::load(path)
-            .map_err(|e| ConfigError::new("TESSERA_SIGNING_KEY", e.to_string())),
-        None => {
-            let (key, generated) = SigningKey::load_or_generate(&config.data_dir)
-                .map_err(|e| ConfigError::new("TESSERA_DATA_DIR", e.to_string()))?;
-            if generated {
-                info!(kid = key.kid(), "generated a new signing key");
-            }
-            Ok(key)
-        }
-    }
-}
-
-/// A prepared server on the backend its database URL names. The one place that picks
+/// An opened store of the kind the database URL names: the one place that picks
 /// the backend; everything below is generic over [`Store`].
-pub enum Prepared {
+pub enum OpenStore {
     /// The embedded default.
-    Sqlite(Server<SqliteStore>),
+    Sqlite(SqliteStore),
     /// One database for many instances.
-    Postgres(Server<PostgresStore>),
+    Postgres(PostgresStore),
 }
 
-/// Opens the data folder, key and database (by URL scheme), and binds `config.listen`.
-/// Every failure names the setting at fault.
-pub async fn prepare(config: Config) -> Result<Prepared, ConfigError> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-        ConfigError::new(
-            "TESSERA_DATA_DIR",
-            format!("cannot create the data folder: {e}"),
-        )
-    })?;
-    let key = signing_key(&config)?;
+/// Runs `$body` with `$store` bound to the concrete store inside `$open`.
+#[macro_export]
+macro_rules! with_store {
+    ($open:expr, $store:ident => $body:expr) => {
+        match $open {
+            $crate::server::OpenStore::Sqlite($store) => $body,
+            $crate::server::OpenStore::Postgres($store) => $body,
+        }
+    };
+}
+
+/// Opens the database the URL names (creating the data folder a SQLite file needs).
+/// Migrations are not applied here.
+pub async fn open_store(config: &StoreConfig) -> Result<OpenStore, ConfigError> {
     let url = config.database_url.expose();
     let bad_url =
         |e: &dyn std::fmt::Display| ConfigError::new("TESSERA_DATABASE_URL", e.to_string());
@@ -93,21 +120,114 @@ pub async fn prepare(config: Config) -> Result<Prepared, ConfigError> {
     };
     match config.database_url.kind() {
         DatabaseKind::Sqlite => {
+            create_data_dir(config)?;
             let options = SqliteStore::options(url).map_err(|e| bad_url(&e))?;
             let store = SqliteStore::open(options).await.map_err(cannot_open)?;
-            Server::with_store(config, key, store)
-                .await
-                .map(Prepared::Sqlite)
+            Ok(OpenStore::Sqlite(store))
         }
         DatabaseKind::Postgres => {
             let options = PostgresStore::options(url).map_err(|e| bad_url(&e))?;
             let store = PostgresStore::open(options, config.db_max_connections, config.db_timeout)
                 .await
                 .map_err(cannot_open)?;
-            Server::with_store(config, key, store)
-                .await
-                .map(Prepared::Postgres)
+            Ok(OpenStore::Postgres(store))
         }
+    }
+}
+
+fn create_data_dir(config: &StoreConfig) -> Result<(), ConfigError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        ConfigError::new(
+            "TESSERA_DATA_DIR",
+            format!("cannot create the data folder: {e}"),
+        )
+    })
+}
+
+/// The master key: given, or (embedded default) generated into the data folder.
+pub fn master_key(config: &StoreConfig) -> Result<MasterKey, ConfigError> {
+    match &config.master_key {
+        MasterKeySource::Given(key) => Ok(key.clone()),
+        MasterKeySource::DataDir => {
+            create_data_dir(config)?;
+            let (key, generated) = MasterKey::load_or_generate(&config.data_dir)
+                .map_err(|e| ConfigError::new("TESSERA_DATA_DIR", e.to_string()))?;
+            if generated {
+                info!("generated a master key in the data folder");
+            }
+            Ok(key)
+        }
+    }
+}
+
+/// Applies pending migrations (`apply`), or refuses a database that lacks some.
+pub async fn migrate<S: Store>(store: &S, apply: bool) -> Result<(), ConfigError> {
+    if apply {
+        return store
+            .migrate()
+            .await
+            .map_err(|e| ConfigError::new("TESSERA_DATABASE_URL", format!("cannot migrate: {e}")));
+    }
+    let pending = store.pending_migrations().await.map_err(store_failed)?;
+    if pending.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            "TESSERA_AUTO_MIGRATE",
+            format!(
+                "the database lacks {} migration(s): run `tessera migrate`, or set TESSERA_AUTO_MIGRATE=true",
+                pending.len()
+            ),
+        ))
+    }
+}
+
+/// The key to start from when the store holds none: TESSERA_SIGNING_KEY, or the key
+/// file an earlier version generated into the data folder.
+pub fn first_key(config: &Config) -> Result<Option<SigningKey>, ConfigError> {
+    if let Some(path) = &config.signing_key {
+        return SigningKey::load(path)
+            .map(Some)
+            .map_err(|e| ConfigError::new("TESSERA_SIGNING_KEY", e.to_string()));
+    }
+    let legacy = config.store.data_dir.join(LEGACY_KEY_FILE);
+    if config.store.database_url.kind() == DatabaseKind::Sqlite && legacy.exists() {
+        return SigningKey::load(&legacy)
+            .map(Some)
+            .map_err(|e| ConfigError::new("TESSERA_DATA_DIR", e.to_string()));
+    }
+    Ok(None)
+}
+
+/// A prepared server on the backend its database URL names.
+pub enum Prepared {
+    /// The embedded default.
+    Sqlite(Server<SqliteStore>),
+    /// One database for many instances.
+    Postgres(Server<PostgresStore>),
+}
+
+/// Opens the data folder, master key, database (by URL scheme) and keys, and binds
+/// `config.listen`. Every failure names the setting at fault.
+pub async fn prepare(config: Config) -> Result<Prepared, ServeError> {
+    // Reading the configured key first: a bad path fails before anything is created.
+    let first = first_key(&config)?;
+    let master = master_key(&config.store)?;
+    let store = open_store(&config.store).await?;
+    Ok(with_store!(store, store => {
+        Server::with_store(config, master, store, first).await?.into()
+    }))
+}
+
+impl From<Server<SqliteStore>> for Prepared {
+    fn from(server: Server<SqliteStore>) -> Self {
+        Prepared::Sqlite(server)
+    }
+}
+
+impl From<Server<PostgresStore>> for Prepared {
+    fn from(server: Server<PostgresStore>) -> Self {
+        Prepared::Postgres(server)
     }
 }
 
@@ -130,23 +250,31 @@ impl Prepared {
 }
 
 impl<S: Store> Server<S> {
-    /// Wires the use cases over an opened store, and binds.
+    /// Migrates (or checks) the opened store, makes sure a signing key exists,
+    /// wires the use cases, and binds.
+    /// `first` is the key to store when the database holds none (a new one is
+    /// generated when it is `None`).
     pub async fn with_store(
         config: Config,
-        key: SigningKey,
+        master: MasterKey,
         store: S,
-    ) -> Result<Self, ConfigError> {
-        let key_set = key
-            .key_set()
-            .map_err(|_| ConfigError::new("TESSERA_SIGNING_KEY", "not a usable RSA key"))?;
-        let verifier = TokenVerifier::new(
-            key_set,
-            &config.issuer,
-            &config.audience,
-            config.verify_leeway.as_secs(),
-        );
+        first: Option<SigningKey>,
+    ) -> Result<Self, ServeError> {
+        migrate(&store, config.auto_migrate).await?;
+        let now = unix_now();
+        let keystore = Keystore::new(store.clone(), master, config.tokens().horizon_secs());
+        if let Some(kid) = keystore.bootstrap(first, now).await? {
+            if config.signing_key.is_some() {
+                info!(kid = %kid, "stored the configured signing key");
+            } else if config.store.data_dir.join(LEGACY_KEY_FILE).exists() {
+                warn!(kid = %kid, file = LEGACY_KEY_FILE, "imported the signing key file into the database; delete the file");
+            } else {
+                info!(kid = %kid, "generated a new signing key");
+            }
+        } else if config.signing_key.is_some() {
+            info!("the database holds signing keys already: TESSERA_SIGNING_KEY is not used");
+        }
         let issuer = TokenIssuer::new(
-            key,
             config.issuer.clone(),
             config.audience.clone(),
             config.access_ttl,
@@ -163,8 +291,8 @@ impl<S: Store> Server<S> {
             login_attempts_per_minute: config.login_attempts_per_minute,
             login_attempts_per_address_per_minute: config.login_attempts_per_address_per_minute,
         };
-        let auth = Arc::new(Auth::new(store, hasher, issuer, verifier, &policy));
-        let revoked = auth.load_revocations(unix_now()).await.map_err(|e| {
+        let auth = Arc::new(Auth::new(store, hasher, issuer, keystore, &policy, now).await?);
+        let revoked = auth.load_revocations(now).await.map_err(|e| {
             ConfigError::new(
                 "TESSERA_DATABASE_URL",
                 format!("cannot read revoked sessions: {e}"),
@@ -208,19 +336,21 @@ impl<S: Store> Server<S> {
         let purge = tokio::spawn(purge_loop(
             auth.clone(),
             config.purge_interval,
-            tasks_stopped,
+            tasks_stopped.clone(),
         ));
+        let sync = tokio::spawn(sync_loop(auth.clone(), config.sync_interval, tasks_stopped));
 
-        reporter
-            .set_service_status(proto::SERVICE_NAME, ServingStatus::Serving)
-            .await;
-        reporter
-            .set_service_status("", ServingStatus::Serving)
-            .await;
+        set_serving(&reporter, ServingStatus::Serving).await;
+        let (stop_health, health_stopped) = watch::channel(false);
+        let health_probe = tokio::spawn(health_loop(
+            auth.store().clone(),
+            reporter.clone(),
+            health_stopped,
+        ));
         info!(
             address = %addr,
-            backend = config.database_url.kind().as_str(),
-            kid = auth.issuer().key().kid(),
+            backend = config.store.database_url.kind().as_str(),
+            kid = auth.signing_kid(unix_now()),
             "ready"
         );
 
@@ -230,12 +360,10 @@ impl<S: Store> Server<S> {
             async move {
                 shutdown.await;
                 info!("shutting down");
-                reporter
-                    .set_service_status(proto::SERVICE_NAME, ServingStatus::NotServing)
-                    .await;
-                reporter
-                    .set_service_status("", ServingStatus::NotServing)
-                    .await;
+                // The probe stops first, so it cannot report SERVING again.
+                let _ = stop_health.send(true);
+                let _ = health_probe.await;
+                set_serving(&reporter, ServingStatus::NotServing).await;
                 let _ = draining.send(());
             }
         };
@@ -262,6 +390,7 @@ impl<S: Store> Server<S> {
 
         let _ = stop_tasks.send(true);
         let _ = purge.await;
+        let _ = sync.await;
         auth.store().close().await;
         info!("stopped");
         result
@@ -276,6 +405,97 @@ fn reflection() -> tonic_reflection::server::Builder<'static> {
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+}
+
+async fn set_serving(reporter: &HealthReporter, status: ServingStatus) {
+    reporter
+        .set_service_status(proto::SERVICE_NAME, status)
+        .await;
+    reporter.set_service_status("", status).await;
+}
+
+/// Reports NOT_SERVING while the database cannot be reached, SERVING once it can.
+async fn health_loop<S: Store>(
+    store: S,
+    reporter: HealthReporter,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut ticker = tokio::time::interval(HEALTH_PROBE_INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut up = true;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let reachable = tokio::select! {
+            result = store.ping() => result.is_ok(),
+            _ = stop.changed() => return,
+        };
+        if reachable != up {
+            up = reachable;
+            if up {
+                info!("database reachable again; serving");
+                set_serving(&reporter, ServingStatus::Serving).await;
+            } else {
+                warn!("database unreachable; health is NOT_SERVING");
+                set_serving(&reporter, ServingStatus::NotServing).await;
+            }
+        }
+    }
+}
+
+/// Applies other instances' announcements as they arrive, and reads revocations and
+/// keys again every `every`, so a missed announcement heals within one interval.
+async fn sync_loop<S: Store>(auth: Arc<Auth<S>>, every: Duration, mut stop: watch::Receiver<bool>) {
+    let (tx, mut changes) = mpsc::channel(1024);
+    let feed = tokio::spawn({
+        let store = auth.store().clone();
+        async move { store.listen(tx).await }
+    });
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await;
+    let mut since = unix_now() - SYNC_OVERLAP_SECS;
+    let mut feed_open = true;
+    loop {
+        let full = tokio::select! {
+            _ = ticker.tick() => true,
+            change = changes.recv(), if feed_open => match change {
+                Some(Change::Revoked(row)) => {
+                    debug!(session_id = %row.session_id, "revocation announced");
+                    auth.note_revoked(row);
+                    false
+                }
+                Some(Change::KeysChanged) => {
+                    reload_keys(&auth).await;
+                    false
+                }
+                Some(Change::Resync) => true,
+                None => {
+                    // The feed ended: the periodic sync carries on alone.
+                    feed_open = false;
+                    false
+                }
+            },
+            _ = stop.changed() => break,
+        };
+        if full {
+            let started = unix_now();
+            match auth.catch_up_revocations(since).await {
+                Ok(_) => since = started - SYNC_OVERLAP_SECS,
+                Err(e) => debug!(error = %e, "revocation sync failed; retrying next interval"),
+            }
+            reload_keys(&auth).await;
+        }
+    }
+    feed.abort();
+}
+
+async fn reload_keys<S: Store>(auth: &Auth<S>) {
+    if let Err(e) = auth.reload_keys(unix_now()).await {
+        warn!(error = %e, "could not reload signing keys; keeping the ones loaded");
+    }
 }
 
 async fn purge_loop<S: Store>(

@@ -156,7 +156,7 @@ impl<S: Store> AuthService for AuthGrpc<S> {
         _request: Request<proto::GetJwksRequest>,
     ) -> Result<Response<proto::GetJwksResponse>, Status> {
         Ok(Response::new(proto::GetJwksResponse {
-            keys: vec![self.auth.issuer().key().jwk()],
+            keys: self.auth.jwks(unix_now()),
         }))
     }
 }

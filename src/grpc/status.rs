@@ -137,7 +137,8 @@ impl From<AuthError> for Status {
                 | StoreError::Corrupt(_),
             )
             | AuthError::Hashing(_)
-            | AuthError::Signing(_) => internal(&err),
+            | AuthError::Signing(_)
+            | AuthError::Keys(_) => internal(&err),
         }
     }
 }

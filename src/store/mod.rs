@@ -3,9 +3,14 @@
 //! The store knows users, sessions and refresh-token *hashes*; it makes no security
 //! decision beyond what the database enforces: unique emails, one token per session
 //! generation, and rotation as a conditional update whose row count says who won.
-//! Times are seconds since the Unix epoch.
+//! It also holds what several instances must share: the sealed signing keys and the
+//! failed-login budget, and (on PostgreSQL) tells each instance what the others
+//! changed. Times are seconds since the Unix epoch.
 
+use std::fmt;
 use std::future::Future;
+
+use tokio::sync::mpsc;
 
 use crate::domain::{Email, SessionId, UserId};
 use crate::password::PasswordHash;
@@ -126,10 +131,53 @@ pub enum Rotation {
 }
 
 /// A revoked session, for loading the in-memory set.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RevokedRow {
     pub session_id: SessionId,
     pub revoked_at: i64,
+}
+
+/// A signing key as stored: the public half in the clear, the private half sealed
+/// with the master key. `Debug` shows the kid and times only.
+#[derive(Clone)]
+pub struct KeyRow {
+    pub kid: String,
+    pub public_n: String,
+    pub public_e: String,
+    pub sealed_private: Vec<u8>,
+    pub created_at: i64,
+    pub activates_at: i64,
+}
+
+impl fmt::Debug for KeyRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyRow")
+            .field("kid", &self.kid)
+            .field("created_at", &self.created_at)
+            .field("activates_at", &self.activates_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The failed-login budget's answer to one attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Admitted, and counted.
+    Admitted,
+    /// Refused, not counted: the budget of the window that started at
+    /// `window_start` is spent.
+    Refused { window_start: i64 },
+}
+
+/// Something another instance changed, as the database tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// A session was revoked.
+    Revoked(RevokedRow),
+    /// A signing key was added or removed.
+    KeysChanged,
+    /// The feed was interrupted: changes may have been missed, read them afresh.
+    Resync,
 }
 
 /// Storage of users, sessions and refresh-token hashes. Cheap to clone.
@@ -195,13 +243,65 @@ pub trait Store: Clone + Send + Sync + 'static {
         since: i64,
     ) -> impl Future<Output = Result<Vec<RevokedRow>, StoreError>> + Send;
 
-    /// Deletes refresh tokens past expiry, and sessions past expiry whose revocation
-    /// (if any) happened before `revocation_horizon`. Returns the rows deleted.
+    /// Counts one failed-login attempt against `key` (a hash) unless `limit`
+    /// attempts already count in its window (one minute from the window's first
+    /// attempt; a passed window starts afresh). One conditional upsert decides, so
+    /// concurrent instances cannot admit more than `limit`.
+    fn admit_attempt(
+        &self,
+        key: &[u8; 32],
+        now: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Admission, StoreError>> + Send;
+
+    /// Uncounts one admitted attempt that turned out not to be a failure.
+    fn release_attempt(
+        &self,
+        key: &[u8; 32],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Forgets `key`'s window altogether.
+    fn reset_attempts(&self, key: &[u8; 32])
+    -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Every stored signing key, oldest activation first.
+    fn signing_keys(&self) -> impl Future<Output = Result<Vec<KeyRow>, StoreError>> + Send;
+
+    /// Adds a signing key and tells the other instances; [`StoreError::Conflict`] if
+    /// its kid is stored already.
+    fn insert_signing_key(
+        &self,
+        key: &KeyRow,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Deletes a signing key and tells the other instances; true if it was there.
+    fn delete_signing_key(
+        &self,
+        kid: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Deletes refresh tokens past expiry, sessions past expiry whose revocation
+    /// (if any) happened before `revocation_horizon`, and login-budget windows that
+    /// have passed. Returns the rows deleted.
     fn purge_expired(
         &self,
         now: i64,
         revocation_horizon: i64,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// One round trip to the database, for health.
+    fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Sends what other instances change to `changes`, for as long as the store is
+    /// open (PostgreSQL LISTEN/NOTIFY, reconnecting by itself; a [`Change::Resync`]
+    /// after each reconnect). Where there are no other instances it never sends.
+    fn listen(&self, changes: mpsc::Sender<Change>) -> impl Future<Output = ()> + Send;
+
+    /// Applies pending migrations. Safe when several instances do it at once.
+    fn migrate(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The versions of migrations this build knows but the database lacks.
+    fn pending_migrations(&self) -> impl Future<Output = Result<Vec<i64>, StoreError>> + Send;
 
     /// Closes the pool, waiting for connections to be returned.
     fn close(&self) -> impl Future<Output = ()> + Send;

@@ -4,20 +4,33 @@
 //! and then re-checks its condition, so exactly one rotation wins. The migrator holds
 //! an advisory lock, so instances starting together do not break each other's
 //! migration.
+//!
+//! Instances hear of each other's revocations and key changes through
+//! LISTEN/NOTIFY: a revocation notifies [`REVOKED_CHANNEL`] with `sid:revoked_at`, a
+//! key change notifies [`KEYS_CHANNEL`]. A notification is sent after its change is
+//! committed; if it is lost (the sender died in between, a listener was
+//! reconnecting), the server's periodic sync reads the change instead.
 
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::{PgPool, Row};
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
 
 use super::sql::{sql_store, uuid_col};
 use super::{
-    NewSession, RefreshRow, RevokeReason, RevokedRow, Rotation, Store, StoreError, UserRow,
-    join_roles, split_roles,
+    Admission, Change, KeyRow, NewSession, RefreshRow, RevokeReason, RevokedRow, Rotation, Store,
+    StoreError, UserRow, join_roles, split_roles,
 };
 use crate::domain::{Email, SessionId, UserId};
 use crate::password::PasswordHash;
+
+/// The channel revocations are announced on.
+pub const REVOKED_CHANNEL: &str = "tessera_revoked";
+/// The channel signing-key changes are announced on.
+pub const KEYS_CHANNEL: &str = "tessera_keys";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -38,8 +51,8 @@ impl PostgresStore {
         PgConnectOptions::from_str(url).map_err(|_| BadUrl)
     }
 
-    /// Connects (at most `max_connections`, waiting at most `acquire_timeout` for one)
-    /// and applies pending migrations.
+    /// Connects (at most `max_connections`, waiting at most `acquire_timeout` for one;
+    /// migrations are applied by [`Store::migrate`]).
     pub async fn open(
         options: PgConnectOptions,
         max_connections: u32,
@@ -51,7 +64,6 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .map_err(StoreError::Database)?;
-        MIGRATOR.run(&pool).await?;
         Ok(Self { pool })
     }
 
@@ -59,6 +71,90 @@ impl PostgresStore {
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
         self.pool.begin().await.map_err(StoreError::from_sqlx)
     }
+
+    /// Tells the other instances that `sessions` were revoked at `at`. A failure is
+    /// logged, not returned: the revocation is committed, and the periodic sync
+    /// carries it to the others.
+    async fn announce_revoked(&self, sessions: &[SessionId], at: i64) {
+        if sessions.is_empty() {
+            return;
+        }
+        let payloads: Vec<String> = sessions.iter().map(|sid| format!("{sid}:{at}")).collect();
+        if let Err(e) = sqlx::query("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p")
+            .bind(REVOKED_CHANNEL)
+            .bind(payloads)
+            .execute(&self.pool)
+            .await
+        {
+            warn!(error = %e, "could not announce a revocation; the periodic sync will carry it");
+        }
+    }
+
+    /// Tells the other instances that the signing keys changed.
+    async fn announce_keys(&self) {
+        if let Err(e) = sqlx::query("SELECT pg_notify($1, '')")
+            .bind(KEYS_CHANNEL)
+            .execute(&self.pool)
+            .await
+        {
+            warn!(error = %e, "could not announce a key change; the periodic sync will carry it");
+        }
+    }
+
+    /// Listens on both channels until the pool closes, reconnecting after a second
+    /// whenever the connection is lost.
+    async fn listen_changes(&self, changes: mpsc::Sender<Change>) {
+        loop {
+            if self.pool.is_closed() {
+                return;
+            }
+            match self.listen_once(&changes).await {
+                Ok(()) => return,
+                Err(e) => debug!(error = %e, "change feed interrupted; reconnecting"),
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// One LISTEN connection: returns Ok when nobody wants the changes any more, an
+    /// error when the connection failed.
+    async fn listen_once(&self, changes: &mpsc::Sender<Change>) -> Result<(), sqlx::Error> {
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen_all([REVOKED_CHANNEL, KEYS_CHANNEL]).await?;
+        // Anything sent before this connection listened must be read afresh.
+        if changes.send(Change::Resync).await.is_err() {
+            return Ok(());
+        }
+        loop {
+            let change = match listener.try_recv().await? {
+                Some(note) if note.channel() == KEYS_CHANNEL => Change::KeysChanged,
+                Some(note) => match parse_revoked(note.payload()) {
+                    Some(row) => Change::Revoked(row),
+                    None => {
+                        warn!(
+                            channel = note.channel(),
+                            "ignoring a malformed notification"
+                        );
+                        continue;
+                    }
+                },
+                // The connection was lost and re-established: notifications in between are gone.
+                None => Change::Resync,
+            };
+            if changes.send(change).await.is_err() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Parses a `sid:revoked_at` payload.
+fn parse_revoked(payload: &str) -> Option<RevokedRow> {
+    let (sid, at) = payload.split_once(':')?;
+    Some(RevokedRow {
+        session_id: SessionId::parse(sid)?,
+        revoked_at: at.parse().ok()?,
+    })
 }
 
 sql_store!(PostgresStore, sqlx::postgres::PgRow);

@@ -12,8 +12,10 @@ pub(crate) fn uuid_col<T>(
     parse(raw).ok_or(super::StoreError::Corrupt(col))
 }
 
-/// Implements `Store` for `$store` (a struct with `pool` and `begin_write`) whose rows
-/// are `$row`. The items it names must be in scope where it is invoked.
+/// Implements `Store` for `$store` whose rows are `$row`. The backend provides the
+/// `pool` field, a `MIGRATOR`, and the inherent methods `begin_write`,
+/// `announce_revoked`, `announce_keys` and `listen_changes`; the items the macro
+/// names must be in scope where it is invoked.
 macro_rules! sql_store {
     ($store:ident, $row:ty) => {
         impl $store {
@@ -201,6 +203,7 @@ macro_rules! sql_store {
                 .map_err(StoreError::from_sqlx)?
                 .flatten();
         tx.commit().await.map_err(StoreError::from_sqlx)?;
+        self.announce_revoked(&[session], now).await;
         let reason = reason
             .as_deref()
             .map(RevokeReason::parse)
@@ -225,6 +228,9 @@ macro_rules! sql_store {
         .await
         .map_err(StoreError::from_sqlx)?
         .rows_affected();
+        if affected == 1 {
+            self.announce_revoked(&[session], now).await;
+        }
         Ok(affected == 1)
     }
 
@@ -244,9 +250,12 @@ macro_rules! sql_store {
         .fetch_all(&self.pool)
         .await
         .map_err(StoreError::from_sqlx)?;
-        ids.iter()
+        let ids = ids
+            .iter()
             .map(|id| uuid_col(id, SessionId::parse, "sessions.id"))
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        self.announce_revoked(&ids, now).await;
+        Ok(ids)
     }
 
     async fn revoked_since(&self, since: i64) -> Result<Vec<RevokedRow>, StoreError> {
@@ -283,7 +292,164 @@ macro_rules! sql_store {
         .await
         .map_err(StoreError::from_sqlx)?
         .rows_affected();
-        Ok(tokens + sessions)
+        let windows = sqlx::query("DELETE FROM login_attempts WHERE window_start <= $1")
+            .bind(now - crate::throttle::WINDOW_SECS)
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::from_sqlx)?
+            .rows_affected();
+        Ok(tokens + sessions + windows)
+    }
+
+    async fn admit_attempt(
+        &self,
+        key: &[u8; 32],
+        now: i64,
+        limit: u32,
+    ) -> Result<Admission, StoreError> {
+        // One statement decides: a new key inserts; a passed window restarts at 1;
+        // a window under the limit counts one more; a spent one is left alone and
+        // the statement affects no row.
+        let admitted = sqlx::query(
+            "INSERT INTO login_attempts (key_hash, window_start, attempts) VALUES ($1, $2, 1)
+             ON CONFLICT (key_hash) DO UPDATE SET
+                 attempts = CASE WHEN login_attempts.window_start <= $3 THEN 1
+                                 ELSE login_attempts.attempts + 1 END,
+                 window_start = CASE WHEN login_attempts.window_start <= $3 THEN $2
+                                     ELSE login_attempts.window_start END
+             WHERE login_attempts.window_start <= $3 OR login_attempts.attempts < $4",
+        )
+        .bind(&key[..])
+        .bind(now)
+        .bind(now - crate::throttle::WINDOW_SECS)
+        .bind(i64::from(limit))
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::from_sqlx)?
+        .rows_affected()
+            == 1;
+        if admitted {
+            return Ok(Admission::Admitted);
+        }
+        let window_start: Option<i64> =
+            sqlx::query_scalar("SELECT window_start FROM login_attempts WHERE key_hash = $1")
+                .bind(&key[..])
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+        Ok(Admission::Refused {
+            window_start: window_start.unwrap_or(now),
+        })
+    }
+
+    async fn release_attempt(&self, key: &[u8; 32]) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE login_attempts SET attempts = attempts - 1 WHERE key_hash = $1 AND attempts > 0",
+        )
+        .bind(&key[..])
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    async fn reset_attempts(&self, key: &[u8; 32]) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM login_attempts WHERE key_hash = $1")
+            .bind(&key[..])
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<KeyRow>, StoreError> {
+        let rows: Vec<(String, String, String, Vec<u8>, i64, i64)> = sqlx::query_as(
+            "SELECT kid, public_n, public_e, sealed_private, created_at, activates_at
+             FROM signing_keys ORDER BY activates_at, created_at, kid",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(kid, public_n, public_e, sealed_private, created_at, activates_at)| KeyRow {
+                    kid,
+                    public_n,
+                    public_e,
+                    sealed_private,
+                    created_at,
+                    activates_at,
+                },
+            )
+            .collect())
+    }
+
+    async fn insert_signing_key(&self, key: &KeyRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, public_n, public_e, sealed_private, created_at, activates_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&key.kid)
+        .bind(&key.public_n)
+        .bind(&key.public_e)
+        .bind(&key.sealed_private)
+        .bind(key.created_at)
+        .bind(key.activates_at)
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        self.announce_keys().await;
+        Ok(())
+    }
+
+    async fn delete_signing_key(&self, kid: &str) -> Result<bool, StoreError> {
+        let deleted = sqlx::query("DELETE FROM signing_keys WHERE kid = $1")
+            .bind(kid)
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::from_sqlx)?
+            .rows_affected()
+            == 1;
+        if deleted {
+            self.announce_keys().await;
+        }
+        Ok(deleted)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    async fn listen(&self, changes: mpsc::Sender<Change>) {
+        self.listen_changes(changes).await;
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn pending_migrations(&self) -> Result<Vec<i64>, StoreError> {
+        // No migrations table yet means nothing is applied.
+        let applied: Vec<i64> =
+            match sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&self.pool)
+                .await
+            {
+                Ok(applied) => applied,
+                Err(sqlx::Error::Database(_)) => Vec::new(),
+                Err(e) => return Err(StoreError::from_sqlx(e)),
+            };
+        Ok(MIGRATOR
+            .iter()
+            .map(|m| m.version)
+            .filter(|v| !applied.contains(v))
+            .collect())
     }
 
     async fn close(&self) {

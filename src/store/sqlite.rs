@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
+use tokio::sync::mpsc;
 
 use super::sql::{sql_store, uuid_col};
 use super::{
-    NewSession, RefreshRow, RevokeReason, RevokedRow, Rotation, Store, StoreError, UserRow,
-    join_roles, split_roles,
+    Admission, Change, KeyRow, NewSession, RefreshRow, RevokeReason, RevokedRow, Rotation, Store,
+    StoreError, UserRow, join_roles, split_roles,
 };
 use crate::domain::{Email, SessionId, UserId};
 use crate::password::PasswordHash;
@@ -42,14 +43,13 @@ impl SqliteStore {
             .foreign_keys(true))
     }
 
-    /// Opens the database and applies pending migrations.
+    /// Opens the database (migrations are applied by [`Store::migrate`]).
     pub async fn open(options: SqliteConnectOptions) -> Result<Self, StoreError> {
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options)
             .await
             .map_err(StoreError::Database)?;
-        MIGRATOR.run(&pool).await?;
         Ok(Self { pool })
     }
 
@@ -60,6 +60,17 @@ impl SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(StoreError::from_sqlx)
+    }
+
+    /// One process owns a SQLite file: there is no other instance to tell.
+    async fn announce_revoked(&self, _sessions: &[SessionId], _at: i64) {}
+
+    async fn announce_keys(&self) {}
+
+    /// Nothing to hear: changes made by `tessera keys` on the same file are read by
+    /// the server's periodic sync.
+    async fn listen_changes(&self, _changes: mpsc::Sender<Change>) {
+        std::future::pending::<()>().await;
     }
 }
 

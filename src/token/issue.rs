@@ -12,10 +12,9 @@ use super::keys::SigningKey;
 #[error("signing the access token failed: {0}")]
 pub struct IssueError(#[from] jsonwebtoken::errors::Error);
 
-/// Signs access tokens with the current key.
+/// Signs access tokens for one issuer and audience.
 #[derive(Clone, Debug)]
 pub struct TokenIssuer {
-    key: SigningKey,
     issuer: String,
     audience: String,
     ttl_secs: i64,
@@ -36,18 +35,22 @@ pub struct Subject<'a> {
 
 impl TokenIssuer {
     /// An issuer for `iss` = `issuer`, `aud` = `audience`, lifetime `ttl`.
-    pub fn new(key: SigningKey, issuer: String, audience: String, ttl: Duration) -> Self {
+    pub fn new(issuer: String, audience: String, ttl: Duration) -> Self {
         Self {
-            key,
             issuer,
             audience,
             ttl_secs: i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX),
         }
     }
 
-    /// The key tokens are signed with.
-    pub fn key(&self) -> &SigningKey {
-        &self.key
+    /// The `iss` of every token.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The `aud` of every token.
+    pub fn audience(&self) -> &str {
+        &self.audience
     }
 
     /// The access-token lifetime in seconds.
@@ -55,9 +58,11 @@ impl TokenIssuer {
         self.ttl_secs
     }
 
-    /// Signs a token for `subject`, issued at `now`; returns it with its claims.
+    /// Signs a token for `subject` with `key`, issued at `now`; returns it with its
+    /// claims.
     pub fn issue(
         &self,
+        key: &SigningKey,
         subject: &Subject<'_>,
         now: i64,
     ) -> Result<(String, AccessClaims), IssueError> {
@@ -79,8 +84,8 @@ impl TokenIssuer {
         };
         let mut header = Header::new(Algorithm::RS256);
         header.typ = Some("JWT".into());
-        header.kid = Some(self.key.kid().to_owned());
-        let token = jsonwebtoken::encode(&header, &claims, self.key.encoding_key())?;
+        header.kid = Some(key.kid().to_owned());
+        let token = jsonwebtoken::encode(&header, &claims, key.encoding_key())?;
         Ok((token, claims))
     }
 }

@@ -1,18 +1,20 @@
-//! The RS256 signing key: loaded from a PKCS#8 PEM file, or generated into the data
-//! folder on first start; its `kid` is the RFC 7638 SHA-256 thumbprint of its JWK.
+//! An RS256 signing key: parsed from PKCS#8 PEM or generated; its `kid` is the
+//! RFC 7638 SHA-256 thumbprint of its JWK. Keys live in the store, sealed
+//! ([`super::seal`]); which one signs is the key ring's business ([`super::ring`]).
 
 use std::fmt;
-use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, ThumbprintHash};
-use jsonwebtoken::{Algorithm, EncodingKey};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 
 use super::KeySet;
 use crate::proto;
 
-/// The file name of the generated key inside `TESSERA_DATA_DIR`.
-pub const GENERATED_KEY_FILE: &str = "signing-key.pem";
+/// Where versions before keys moved into the store kept the generated key, inside
+/// `TESSERA_DATA_DIR`: imported once if the store has no key.
+pub const LEGACY_KEY_FILE: &str = "signing-key.pem";
 
 /// Why the signing key could not be had.
 #[derive(Debug, thiserror::Error)]
@@ -24,21 +26,18 @@ pub enum KeyError {
     },
     #[error("{path} is not an RSA private key in PKCS#8 PEM form")]
     NotRsaPkcs8 { path: PathBuf },
-    #[error("cannot write {path}: {source}")]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
     #[error("RSA key generation failed")]
     Generate,
 }
 
-/// The private key tessera signs with, its `kid` and its public JWK.
+/// A private key tessera signs with, its `kid` and its public JWK.
 /// `Debug` shows the `kid` only.
 #[derive(Clone)]
 pub struct SigningKey {
     kid: String,
     encoding: EncodingKey,
+    decoding: DecodingKey,
+    pem: Arc<[u8]>,
     n: String,
     e: String,
 }
@@ -62,9 +61,12 @@ impl SigningKey {
         let AlgorithmParameters::RSA(rsa) = &mut jwk.algorithm else {
             return None;
         };
+        let decoding = DecodingKey::from_rsa_components(&rsa.n, &rsa.e).ok()?;
         Some(Self {
             kid,
             encoding,
+            decoding,
+            pem: Arc::from(pem),
             n: std::mem::take(&mut rsa.n),
             e: std::mem::take(&mut rsa.e),
         })
@@ -92,39 +94,6 @@ impl SigningKey {
         })
     }
 
-    /// Loads `data_dir/signing-key.pem`, generating it (mode 0600) if it does not
-    /// exist. `create_new` makes two processes racing on a fresh folder agree on one
-    /// file instead of overwriting each other.
-    pub fn load_or_generate(data_dir: &Path) -> Result<(Self, bool), KeyError> {
-        let path = data_dir.join(GENERATED_KEY_FILE);
-        if path.exists() {
-            return Self::load(&path).map(|k| (k, false));
-        }
-        let (key, pem) = Self::generate()?;
-        let write_err = |source| KeyError::Write {
-            path: path.clone(),
-            source,
-        };
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        match options.open(&path) {
-            Ok(mut file) => {
-                file.write_all(pem.as_bytes()).map_err(write_err)?;
-                file.sync_all().map_err(write_err)?;
-                Ok((key, true))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                Self::load(&path).map(|k| (k, false))
-            }
-            Err(e) => Err(write_err(e)),
-        }
-    }
-
     /// The key id: the RFC 7638 thumbprint of the public key.
     pub fn kid(&self) -> &str {
         &self.kid
@@ -146,10 +115,18 @@ impl SigningKey {
         }
     }
 
-    /// A key set holding this key's public half.
-    pub fn key_set(&self) -> Result<KeySet, super::VerifyError> {
-        let mut set = KeySet::new();
-        set.insert_rsa_components(self.kid.clone(), &self.n, &self.e)?;
-        Ok(set)
+    /// The private key in PKCS#8 PEM, for sealing into the store only.
+    pub(crate) fn pem(&self) -> &[u8] {
+        &self.pem
+    }
+
+    /// The public modulus and exponent, base64url.
+    pub fn public_components(&self) -> (&str, &str) {
+        (&self.n, &self.e)
+    }
+
+    /// Adds this key's public half to `set`.
+    pub fn add_to(&self, set: &mut KeySet) {
+        set.insert(self.kid.clone(), self.decoding.clone());
     }
 }

@@ -3,8 +3,9 @@
 //! - [`claims`]: what an access token says.
 //! - [`verify`]: the one verification path, shared by the Verify RPC and the
 //!   client-side verifier; compiles under the `verifier` feature.
-//! - `keys`, `issue`, `refresh` (server only): the signing key and its JWK, issuing
-//!   access tokens, opaque refresh tokens.
+//! - `keys`, `ring`, `seal`, `issue`, `refresh` (server only): a signing key and its
+//!   JWK, the ring of keys and their states over time, sealing private keys under
+//!   the master key, issuing access tokens, opaque refresh tokens.
 
 pub mod claims;
 pub mod verify;
@@ -15,6 +16,10 @@ pub mod issue;
 pub mod keys;
 #[cfg(feature = "server")]
 pub mod refresh;
+#[cfg(feature = "server")]
+pub mod ring;
+#[cfg(feature = "server")]
+pub mod seal;
 
 pub use claims::AccessClaims;
 pub use verify::{KeySet, TokenVerifier, VerifyError};

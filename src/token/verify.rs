@@ -58,6 +58,11 @@ impl KeySet {
         Ok(())
     }
 
+    /// Adds a public key under `kid`.
+    pub fn insert(&mut self, kid: impl Into<String>, key: DecodingKey) {
+        self.keys.insert(kid.into(), key);
+    }
+
     /// The key for `kid`, if published.
     pub fn get(&self, kid: &str) -> Option<&DecodingKey> {
         self.keys.get(kid)

@@ -74,6 +74,10 @@ fn an_unreachable_postgres_exits_2_naming_the_url_without_its_password() {
         .env("TESSERA_LISTEN", "127.0.0.1:0")
         .env("TESSERA_DB_TIMEOUT", "1s")
         .env(
+            "TESSERA_MASTER_KEY",
+            tessera::token::seal::MasterKey::generate().1,
+        )
+        .env(
             "TESSERA_DATABASE_URL",
             "postgres://app:secret-password@127.0.0.1:1/tessera",
         )
@@ -81,8 +85,7 @@ fn an_unreachable_postgres_exits_2_naming_the_url_without_its_password() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    // The key was generated before the database was tried, and logged; the failure
-    // itself is one line.
+    // The failure is one line.
     let errors: Vec<_> = stderr
         .lines()
         .filter(|l| l.starts_with("tessera:"))
@@ -189,9 +192,15 @@ async fn serve_starts_on_the_embedded_default_and_sigterm_exits_0() {
         .keys;
     assert_eq!(keys.len(), 1);
 
-    // First start created the folder, the database and a private key readable by the owner only.
+    // First start created the folder, the database, and a master key readable by the
+    // owner only. The signing key lives in the database, sealed: no PEM anywhere.
     assert!(data.join("tessera.db").exists());
-    let key = data.join("signing-key.pem");
+    assert!(!data.join("signing-key.pem").exists());
+    for file in std::fs::read_dir(&data).unwrap() {
+        let bytes = std::fs::read(file.unwrap().path()).unwrap();
+        assert!(!bytes.windows(11).any(|w| w == b"PRIVATE KEY"));
+    }
+    let key = data.join("master.key");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

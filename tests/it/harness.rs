@@ -1,16 +1,18 @@
 //! Starts tessera for a test and offers typed helpers.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tempfile::TempDir;
-use tessera::config::Config;
+use tessera::config::{Config, MasterKeySource};
 use tessera::proto::auth_service_client::AuthServiceClient;
 use tessera::proto::{
     Claims, GetJwksRequest, Jwk, LoginRequest, LoginResponse, LogoutRequest, RefreshRequest,
     RegisterRequest, TokenPair, User, VerifyRequest,
 };
 use tessera::server::{self, ServeError};
+use tessera::token::seal::MasterKey;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
@@ -21,20 +23,64 @@ pub type Client = AuthServiceClient<Channel>;
 
 pub const PASSWORD: &str = "correct horse battery";
 
+/// The database a test server runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file in the test's data folder.
+    Sqlite,
+    /// A fresh PostgreSQL database on the `TESSERA_TEST_DATABASE_URL` server.
+    Postgres,
+}
+
+/// For each `async fn name(backend: Backend)` named, a module `name` holding the
+/// tests `sqlite` and `postgres`, so every scenario runs on both backends. The
+/// PostgreSQL one says it was skipped when `TESSERA_TEST_DATABASE_URL` is not set.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test]
+                async fn sqlite() {
+                    super::$name($crate::harness::Backend::Sqlite).await;
+                }
+
+                #[tokio::test]
+                async fn postgres() {
+                    if $crate::pg::server_url(module_path!()).is_some() {
+                        super::$name($crate::harness::Backend::Postgres).await;
+                    }
+                }
+            }
+        )*
+    };
+}
+pub(crate) use on_both_backends;
+
 /// A running server. Dropping it stops the server.
 pub struct TestServer {
     pub addr: SocketAddr,
     pub client: Client,
     pub data_dir: TempDir,
+    pub config: Config,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<Result<(), ServeError>>>,
-    /// The PostgreSQL database the server uses, dropped after it.
-    database: Option<crate::pg::TestDatabase>,
+    /// The PostgreSQL database the server uses, dropped after the last server on it.
+    database: Option<Arc<crate::pg::TestDatabase>>,
 }
 
-/// The test defaults: port 0, bcrypt cost 4, a fresh data folder.
+/// The file in the data folder holding the test's own signing key.
+const TEST_KEY_FILE: &str = "test-signing-key.pem";
+
+/// The test defaults: port 0, bcrypt cost 4, a fresh data folder, and a signing key
+/// the test made (so it can forge tokens with it), kept across restarts.
 pub fn config(data_dir: &TempDir) -> Config {
     let mut config = Config::with_data_dir(data_dir.path());
+    let key = data_dir.path().join(TEST_KEY_FILE);
+    if !key.exists() {
+        let (_, pem) = tessera::token::keys::SigningKey::generate().unwrap();
+        std::fs::write(&key, pem).unwrap();
+    }
+    config.signing_key = Some(key);
     config.listen = "127.0.0.1:0".parse().unwrap();
     config.bcrypt_cost = 4;
     config.shutdown_grace = Duration::from_secs(2);
@@ -50,21 +96,39 @@ pub fn init_logs() {
     }
 }
 
-pub async fn spawn() -> TestServer {
-    spawn_with(|_| {}).await
+pub async fn spawn(backend: Backend) -> TestServer {
+    spawn_with(backend, |_| {}).await
 }
 
-pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
+/// Starts a server on `backend` with the test defaults changed by `tweak`.
+pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestServer {
     let data_dir = tempfile::tempdir().unwrap();
-    spawn_in(data_dir, tweak).await
+    let mut config = config(&data_dir);
+    let database = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => {
+            let server = std::env::var("TESSERA_TEST_DATABASE_URL")
+                .expect("TESSERA_TEST_DATABASE_URL names a PostgreSQL server");
+            let database = crate::pg::TestDatabase::create(&server).await;
+            config.store.database_url = database.url.parse().unwrap();
+            // As in production: instances share a master key, never a generated file.
+            config.store.master_key = MasterKeySource::Given(MasterKey::generate().0);
+            Some(Arc::new(database))
+        }
+    };
+    tweak(&mut config);
+    start(config, data_dir, database).await
 }
 
-/// Starts a server on an existing data folder (to test restarts).
-pub async fn spawn_in(data_dir: TempDir, tweak: impl FnOnce(&mut Config)) -> TestServer {
+async fn start(
+    config: Config,
+    data_dir: TempDir,
+    database: Option<Arc<crate::pg::TestDatabase>>,
+) -> TestServer {
     init_logs();
-    let mut config = config(&data_dir);
-    tweak(&mut config);
-    let server = server::prepare(config).await.expect("server starts");
+    let server = server::prepare(config.clone())
+        .await
+        .expect("server starts");
     let addr = server.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
     let handle = tokio::spawn(server.run(async {
@@ -78,25 +142,11 @@ pub async fn spawn_in(data_dir: TempDir, tweak: impl FnOnce(&mut Config)) -> Tes
         addr,
         client,
         data_dir,
+        config,
         shutdown: Some(tx),
         handle: Some(handle),
-        database: None,
+        database,
     }
-}
-
-/// Starts a server on a fresh PostgreSQL database, or `None` (test skipped) when
-/// `TESSERA_TEST_DATABASE_URL` is not set.
-pub async fn spawn_postgres(test: &str, tweak: impl FnOnce(&mut Config)) -> Option<TestServer> {
-    let url = crate::pg::server_url(test)?;
-    let database = crate::pg::TestDatabase::create(&url).await;
-    let db_url = database.url.clone();
-    let mut server = spawn_with(move |c| {
-        c.database_url = db_url.parse().unwrap();
-        tweak(c);
-    })
-    .await;
-    server.database = Some(database);
-    Some(server)
 }
 
 impl TestServer {
@@ -113,16 +163,37 @@ impl TestServer {
         self.client.clone()
     }
 
-    /// Stops the server and waits for it; returns the data folder for a restart.
-    pub async fn stop(mut self) -> TempDir {
+    /// Stops the server and waits for it to finish.
+    pub async fn stop(mut self) {
+        self.halt().await;
+    }
+
+    async fn halt(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         if let Some(handle) = self.handle.take() {
             handle.await.unwrap().unwrap();
         }
+    }
+
+    /// Stops the server and starts it again on the same data folder, database and
+    /// settings (on a new port).
+    pub async fn restart(mut self) -> TestServer {
+        self.halt().await;
         let dir = tempfile::tempdir().unwrap();
-        std::mem::replace(&mut self.data_dir, dir)
+        let data_dir = std::mem::replace(&mut self.data_dir, dir);
+        start(self.config.clone(), data_dir, self.database.clone()).await
+    }
+
+    /// A second instance on the same database and master key, with its own data
+    /// folder: what a load balancer would put beside this one.
+    pub async fn peer(&self, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let data_dir = tempfile::tempdir().unwrap();
+        let mut config = self.config.clone();
+        config.signing_key = None;
+        tweak(&mut config);
+        start(config, data_dir, self.database.clone()).await
     }
 
     pub async fn register(&self, email: &str) -> User {
@@ -197,9 +268,9 @@ impl TestServer {
             .keys
     }
 
-    /// The PEM of the server's generated signing key.
+    /// The PEM of the key the server started with.
     pub fn signing_key_pem(&self) -> Vec<u8> {
-        std::fs::read(self.data_dir.path().join("signing-key.pem")).unwrap()
+        std::fs::read(self.data_dir.path().join(TEST_KEY_FILE)).unwrap()
     }
 }
 

@@ -1,11 +1,10 @@
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use tessera::token::AccessClaims;
 
-use crate::harness::{self, email};
+use crate::harness::{self, Backend, email, on_both_backends};
 
-#[tokio::test]
-async fn get_jwks_keys_verify_an_issued_token_with_a_standard_jwt_library() {
-    let server = harness::spawn().await;
+async fn get_jwks_keys_verify_an_issued_token_with_a_standard_jwt_library(backend: Backend) {
+    let server = harness::spawn(backend).await;
     let (user, pair) = server.login_as(&email("jwks")).await;
     let keys = server.jwks().await;
     assert_eq!(keys.len(), 1);
@@ -30,9 +29,8 @@ async fn get_jwks_keys_verify_an_issued_token_with_a_standard_jwt_library() {
     assert_eq!(data.claims.sub, user.id);
 }
 
-#[tokio::test]
-async fn the_kid_is_the_rfc7638_thumbprint_of_the_published_key() {
-    let server = harness::spawn().await;
+async fn the_kid_is_the_rfc7638_thumbprint_of_the_published_key(backend: Backend) {
+    let server = harness::spawn(backend).await;
     let keys = server.jwks().await;
     let jwk = &keys[0];
     // RFC 7638: SHA-256 over the required members in lexicographic order, no spaces.
@@ -42,3 +40,8 @@ async fn the_kid_is_the_rfc7638_thumbprint_of_the_published_key() {
     let expected = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
     assert_eq!(jwk.kid, expected);
 }
+
+on_both_backends!(
+    get_jwks_keys_verify_an_issued_token_with_a_standard_jwt_library,
+    the_kid_is_the_rfc7638_thumbprint_of_the_published_key,
+);

@@ -4,11 +4,10 @@ use tessera::proto::LoginRequest;
 use tonic::Code;
 use tonic_types::StatusExt;
 
-use crate::harness::{self, PASSWORD, assert_error, email};
+use crate::harness::{self, Backend, PASSWORD, assert_error, email, on_both_backends};
 
-#[tokio::test]
-async fn login_returns_a_bearer_pair_with_lifetimes_and_the_user() {
-    let server = harness::spawn().await;
+async fn login_returns_a_bearer_pair_with_lifetimes_and_the_user(backend: Backend) {
+    let server = harness::spawn(backend).await;
     let email = email("login");
     let registered = server.register(&email).await;
     let res = server.login(&email.to_uppercase(), PASSWORD).await.unwrap();
@@ -24,9 +23,8 @@ async fn login_returns_a_bearer_pair_with_lifetimes_and_the_user() {
     assert_eq!(res.user.unwrap(), registered);
 }
 
-#[tokio::test]
-async fn wrong_password_and_unknown_email_get_the_same_answer() {
-    let server = harness::spawn().await;
+async fn wrong_password_and_unknown_email_get_the_same_answer(backend: Backend) {
+    let server = harness::spawn(backend).await;
     let email = email("same");
     server.register(&email).await;
     let wrong = assert_error(
@@ -47,10 +45,9 @@ fn median(mut xs: Vec<Duration>) -> Duration {
     xs[xs.len() / 2]
 }
 
-#[tokio::test]
-async fn unknown_email_and_wrong_password_take_the_same_time() {
+async fn unknown_email_and_wrong_password_take_the_same_time(backend: Backend) {
     // A cost where one verify dominates the request; budgets out of the way.
-    let server = harness::spawn_with(|c| {
+    let server = harness::spawn_with(backend, |c| {
         c.bcrypt_cost = 9;
         c.login_attempts_per_minute = 1_000_000;
         c.login_attempts_per_address_per_minute = 1_000_000;
@@ -79,9 +76,10 @@ async fn unknown_email_and_wrong_password_take_the_same_time() {
     );
 }
 
-#[tokio::test]
-async fn failures_past_the_email_budget_are_rate_limited_even_with_the_right_password() {
-    let server = harness::spawn_with(|c| c.login_attempts_per_minute = 3).await;
+async fn failures_past_the_email_budget_are_rate_limited_even_with_the_right_password(
+    backend: Backend,
+) {
+    let server = harness::spawn_with(backend, |c| c.login_attempts_per_minute = 3).await;
     let email = email("budget");
     server.register(&email).await;
     for _ in 0..3 {
@@ -108,9 +106,8 @@ async fn failures_past_the_email_budget_are_rate_limited_even_with_the_right_pas
     assert!(server.login(&other, PASSWORD).await.is_ok());
 }
 
-#[tokio::test]
-async fn the_email_budget_applies_to_unknown_emails_too() {
-    let server = harness::spawn_with(|c| c.login_attempts_per_minute = 2).await;
+async fn the_email_budget_applies_to_unknown_emails_too(backend: Backend) {
+    let server = harness::spawn_with(backend, |c| c.login_attempts_per_minute = 2).await;
     let ghost = email("ghost");
     for _ in 0..2 {
         assert_error(
@@ -126,9 +123,8 @@ async fn the_email_budget_applies_to_unknown_emails_too() {
     );
 }
 
-#[tokio::test]
-async fn a_successful_login_resets_the_email_budget() {
-    let server = harness::spawn_with(|c| c.login_attempts_per_minute = 3).await;
+async fn a_successful_login_resets_the_email_budget(backend: Backend) {
+    let server = harness::spawn_with(backend, |c| c.login_attempts_per_minute = 3).await;
     let email = email("reset");
     server.register(&email).await;
     for _ in 0..2 {
@@ -150,9 +146,8 @@ async fn a_successful_login_resets_the_email_budget() {
     );
 }
 
-#[tokio::test]
-async fn failures_past_the_address_budget_are_rate_limited_across_emails() {
-    let server = harness::spawn_with(|c| {
+async fn failures_past_the_address_budget_are_rate_limited_across_emails(backend: Backend) {
+    let server = harness::spawn_with(backend, |c| {
         c.login_attempts_per_minute = 100;
         c.login_attempts_per_address_per_minute = 4;
     })
@@ -174,9 +169,8 @@ async fn failures_past_the_address_budget_are_rate_limited_across_emails() {
     );
 }
 
-#[tokio::test]
-async fn a_full_hashing_queue_answers_resource_exhausted_instead_of_queueing() {
-    let server = harness::spawn_with(|c| {
+async fn a_full_hashing_queue_answers_resource_exhausted_instead_of_queueing(backend: Backend) {
+    let server = harness::spawn_with(backend, |c| {
         c.bcrypt_cost = 10;
         c.hash_concurrency = 1;
         c.hash_queue = 1;
@@ -212,9 +206,8 @@ async fn a_full_hashing_queue_answers_resource_exhausted_instead_of_queueing() {
     );
 }
 
-#[tokio::test]
-async fn a_password_over_one_kib_is_refused_before_hashing() {
-    let server = harness::spawn().await;
+async fn a_password_over_one_kib_is_refused_before_hashing(backend: Backend) {
+    let server = harness::spawn(backend).await;
     let status = assert_error(
         server.login(&email("big"), &"x".repeat(1025)).await,
         Code::InvalidArgument,
@@ -223,9 +216,8 @@ async fn a_password_over_one_kib_is_refused_before_hashing() {
     assert_eq!(harness::bad_request_field(&status), "password");
 }
 
-#[tokio::test]
-async fn a_72_byte_password_works_and_a_longer_one_sharing_its_prefix_does_not() {
-    let server = harness::spawn().await;
+async fn a_72_byte_password_works_and_a_longer_one_sharing_its_prefix_does_not(backend: Backend) {
+    let server = harness::spawn(backend).await;
     let email = email("edge");
     let password = "p".repeat(72);
     server
@@ -243,3 +235,16 @@ async fn a_72_byte_password_works_and_a_longer_one_sharing_its_prefix_does_not()
         "INVALID_CREDENTIALS",
     );
 }
+
+on_both_backends!(
+    login_returns_a_bearer_pair_with_lifetimes_and_the_user,
+    wrong_password_and_unknown_email_get_the_same_answer,
+    unknown_email_and_wrong_password_take_the_same_time,
+    failures_past_the_email_budget_are_rate_limited_even_with_the_right_password,
+    the_email_budget_applies_to_unknown_emails_too,
+    a_successful_login_resets_the_email_budget,
+    failures_past_the_address_budget_are_rate_limited_across_emails,
+    a_full_hashing_queue_answers_resource_exhausted_instead_of_queueing,
+    a_password_over_one_kib_is_refused_before_hashing,
+    a_72_byte_password_works_and_a_longer_one_sharing_its_prefix_does_not,
+);

@@ -1,10 +1,9 @@
 use tonic::Code;
 
-use crate::harness::{self, assert_error, email};
+use crate::harness::{self, Backend, assert_error, email, on_both_backends};
 
-#[tokio::test]
-async fn logout_revokes_the_session_its_refresh_token_and_its_access_tokens() {
-    let server = harness::spawn().await;
+async fn logout_revokes_the_session_its_refresh_token_and_its_access_tokens(backend: Backend) {
+    let server = harness::spawn(backend).await;
     let email = email("bye");
     let (_, pair) = server.login_as(&email).await;
     let other = server.new_session(&email).await;
@@ -24,9 +23,8 @@ async fn logout_revokes_the_session_its_refresh_token_and_its_access_tokens() {
     assert!(server.verify(&other.access_token).await.is_ok());
 }
 
-#[tokio::test]
-async fn logout_of_all_sessions_revokes_every_session_of_the_user() {
-    let server = harness::spawn().await;
+async fn logout_of_all_sessions_revokes_every_session_of_the_user(backend: Backend) {
+    let server = harness::spawn(backend).await;
     let email = email("all");
     let (_, a) = server.login_as(&email).await;
     let b = server.new_session(&email).await;
@@ -47,9 +45,8 @@ async fn logout_of_all_sessions_revokes_every_session_of_the_user() {
     assert!(server.verify(&stranger.access_token).await.is_ok());
 }
 
-#[tokio::test]
-async fn logout_with_an_unknown_or_already_revoked_token_is_ok() {
-    let server = harness::spawn().await;
+async fn logout_with_an_unknown_or_already_revoked_token_is_ok(backend: Backend) {
+    let server = harness::spawn(backend).await;
     server.logout("never-issued", false).await.unwrap();
     let (_, pair) = server.login_as(&email("twice")).await;
     server.logout(&pair.refresh_token, false).await.unwrap();
@@ -57,9 +54,8 @@ async fn logout_with_an_unknown_or_already_revoked_token_is_ok() {
     server.logout(&pair.refresh_token, true).await.unwrap();
 }
 
-#[tokio::test]
-async fn logout_without_a_refresh_token_is_invalid_argument() {
-    let server = harness::spawn().await;
+async fn logout_without_a_refresh_token_is_invalid_argument(backend: Backend) {
+    let server = harness::spawn(backend).await;
     let status = assert_error(
         server.logout("", false).await,
         Code::InvalidArgument,
@@ -67,3 +63,10 @@ async fn logout_without_a_refresh_token_is_invalid_argument() {
     );
     assert_eq!(harness::bad_request_field(&status), "refresh_token");
 }
+
+on_both_backends!(
+    logout_revokes_the_session_its_refresh_token_and_its_access_tokens,
+    logout_of_all_sessions_revokes_every_session_of_the_user,
+    logout_with_an_unknown_or_already_revoked_token_is_ok,
+    logout_without_a_refresh_token_is_invalid_argument,
+);

@@ -1,40 +1,338 @@
-//! The claims that depend on the database, run end to end on PostgreSQL. Skipped (and
-//! said so) when `TESSERA_TEST_DATABASE_URL` is not set; `.ci/run` sets it.
+//! What only PostgreSQL has: several instances on one database, and a database that
+//! can go away. Skipped (and said so) when `TESSERA_TEST_DATABASE_URL` is not set;
+//! `.ci/run` sets it. (Every other scenario runs on both backends in its own module.)
 
+use std::time::{Duration, Instant};
+
+use tessera::config::Config;
+use tessera::proto::RegisterRequest;
 use tonic::Code;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
-use crate::harness::{self, PASSWORD, assert_error, email};
+use crate::harness::{self, Backend, PASSWORD, TestServer, assert_error, email};
 
-#[tokio::test]
-async fn on_postgres_twenty_concurrent_registrations_of_one_email_give_exactly_one_ok() {
-    if let Some(server) = harness::spawn_postgres("postgres registration race", |_| {}).await {
-        crate::register::registration_race(&server).await;
+/// Two instances on one fresh database. Their periodic sync is an hour apart, so
+/// what crosses between them within a test crossed by LISTEN/NOTIFY.
+async fn pair(test: &str, tweak: impl Fn(&mut Config) + Clone) -> Option<(TestServer, TestServer)> {
+    crate::pg::server_url(test)?;
+    let slow_sync = move |c: &mut Config| {
+        c.sync_interval = Duration::from_secs(3600);
+        tweak(c);
+    };
+    let a = harness::spawn_with(Backend::Postgres, slow_sync.clone()).await;
+    let b = a.peer(slow_sync).await;
+    Some((a, b))
+}
+
+/// Polls `check` every 20 ms until it holds or `within` has passed.
+async fn eventually<F, Fut>(within: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if check().await {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
 #[tokio::test]
-async fn on_postgres_ten_concurrent_refreshes_give_exactly_one_ok_and_reuse_revokes() {
-    if let Some(server) = harness::spawn_postgres("postgres refresh race", |_| {}).await {
-        crate::refresh::refresh_race(&server).await;
-    }
-}
-
-#[tokio::test]
-async fn on_postgres_logout_revokes_only_that_session() {
-    let Some(server) = harness::spawn_postgres("postgres logout", |_| {}).await else {
+async fn twenty_registrations_of_one_email_spread_over_two_instances_give_exactly_one_ok() {
+    let Some((a, b)) = pair("cluster registration race", |_| {}).await else {
         return;
     };
-    let email = email("pgout");
-    let (_, live) = server.login_as(&email).await;
-    let gone = server.new_session(&email).await;
-    server.logout(&gone.refresh_token, false).await.unwrap();
+    let email = email("cluster-race");
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let mut client = if i % 2 == 0 { a.client() } else { b.client() };
+            let email = email.clone();
+            tokio::spawn(async move {
+                client
+                    .register(RegisterRequest {
+                        email,
+                        password: PASSWORD.into(),
+                    })
+                    .await
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(status) => {
+                assert_error(Err::<(), _>(status), Code::AlreadyExists, "EMAIL_TAKEN");
+            }
+        };
+    }
+    assert_eq!(ok, 1);
+}
+
+#[tokio::test]
+async fn one_refresh_token_refreshed_on_two_instances_at_once_gives_at_most_one_ok() {
+    let Some((a, b)) = pair("cluster refresh race", |_| {}).await else {
+        return;
+    };
+    let (_, pair) = a.login_as(&email("cluster-refresh")).await;
+    let tasks: Vec<_> = (0..10)
+        .map(|i| {
+            let mut client = if i % 2 == 0 { a.client() } else { b.client() };
+            let token = pair.refresh_token.clone();
+            tokio::spawn(async move {
+                client
+                    .refresh(tessera::proto::RefreshRequest {
+                        refresh_token: token,
+                    })
+                    .await
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for task in tasks {
+        if task.await.unwrap().is_ok() {
+            ok += 1;
+        }
+    }
+    assert!(ok <= 1, "{ok} refreshes of one token succeeded");
+}
+
+#[tokio::test]
+async fn a_logout_on_one_instance_is_refused_by_the_other_within_a_second() {
+    let Some((a, b)) = pair("cluster logout", |_| {}).await else {
+        return;
+    };
+    let email = email("cluster-logout");
+    let (_, gone) = a.login_as(&email).await;
+    let live = a.new_session(&email).await;
+    assert!(b.verify(&gone.access_token).await.is_ok());
+
+    a.logout(&gone.refresh_token, false).await.unwrap();
+    let refused = eventually(Duration::from_secs(1), || async {
+        b.verify(&gone.access_token).await.is_err()
+    })
+    .await;
+    assert!(refused, "B still accepts the logged-out token after 1 s");
     assert_error(
-        server.verify(&gone.access_token).await,
+        b.verify(&gone.access_token).await,
         Code::Unauthenticated,
         "TOKEN_REVOKED",
     );
-    assert!(server.verify(&live.access_token).await.is_ok());
-    assert!(server.refresh(&live.refresh_token).await.is_ok());
+    assert!(b.verify(&live.access_token).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_reuse_revocation_on_one_instance_reaches_the_other() {
+    let Some((a, b)) = pair("cluster reuse", |_| {}).await else {
+        return;
+    };
+    let (_, first) = a.login_as(&email("cluster-reuse")).await;
+    let second = a.refresh(&first.refresh_token).await.unwrap();
+    assert!(b.verify(&second.access_token).await.is_ok());
+    // The spent token comes back: the session is revoked on A...
+    assert!(a.refresh(&first.refresh_token).await.is_err());
+    // ...and B learns it without asking the database.
+    let refused = eventually(Duration::from_secs(1), || async {
+        b.verify(&second.access_token).await.is_err()
+    })
+    .await;
+    assert!(
+        refused,
+        "B still accepts the reused session's token after 1 s"
+    );
+}
+
+#[tokio::test]
+async fn a_revocation_whose_announcement_was_missed_heals_at_the_next_sync() {
+    if crate::pg::server_url("missed announcement").is_none() {
+        return;
+    }
+    let server = harness::spawn_with(Backend::Postgres, |c| {
+        c.sync_interval = Duration::from_millis(500)
+    })
+    .await;
+    let (_, pair) = server.login_as(&email("missed")).await;
+    let claims = server.verify(&pair.access_token).await.unwrap();
+    // Revoke behind tessera's back: no instance announced it.
+    let db = sqlx::PgPool::connect(server.config.store.database_url.expose())
+        .await
+        .unwrap();
+    sqlx::query("UPDATE sessions SET revoked_at = $1, revoke_reason = 'logout' WHERE id = $2")
+        .bind(tessera::auth::unix_now())
+        .bind(&claims.session_id)
+        .execute(&db)
+        .await
+        .unwrap();
+    db.close().await;
+    let refused = eventually(Duration::from_secs(3), || async {
+        server.verify(&pair.access_token).await.is_err()
+    })
+    .await;
+    assert!(refused, "the periodic sync did not pick the revocation up");
+}
+
+#[tokio::test]
+async fn the_failed_login_budget_spent_on_one_instance_throttles_on_the_other() {
+    let Some((a, b)) = pair("cluster budget", |c| c.login_attempts_per_minute = 3).await else {
+        return;
+    };
+    let email = email("cluster-budget");
+    a.register(&email).await;
+    for _ in 0..3 {
+        assert_error(
+            a.login(&email, "wrong password!").await,
+            Code::Unauthenticated,
+            "INVALID_CREDENTIALS",
+        );
+    }
+    assert_error(
+        b.login(&email, PASSWORD).await,
+        Code::ResourceExhausted,
+        "RATE_LIMITED",
+    );
+}
+
+#[tokio::test]
+async fn a_key_rotated_on_one_instance_is_published_and_used_by_the_other() {
+    let Some((a, b)) = pair("cluster rotation", |_| {}).await else {
+        return;
+    };
+    let email = email("cluster-rotation");
+    let (_, before) = a.login_as(&email).await;
+    let old_kid = b.jwks().await[0].kid.clone();
+
+    // Staged: published by both at once, signing by neither yet.
+    let tokens = a.config.tokens();
+    let (staged, _) =
+        tessera::admin::rotate_key(&a.config.store, tokens, Duration::from_secs(3600))
+            .await
+            .unwrap();
+    let published = eventually(Duration::from_secs(1), || async {
+        b.jwks().await.iter().any(|k| k.kid == staged)
+    })
+    .await;
+    assert!(published, "B does not publish the staged key after 1 s");
+    let token = b.new_session(&email).await.access_token;
+    assert_eq!(kid(&token), old_kid, "a staged key does not sign yet");
+
+    // Rotated now: B signs with the new key, and old tokens still verify on both.
+    let (now_kid, _) = tessera::admin::rotate_key(&a.config.store, tokens, Duration::ZERO)
+        .await
+        .unwrap();
+    let signing = eventually(Duration::from_secs(1), || async {
+        kid(&b.new_session(&email).await.access_token) == now_kid
+    })
+    .await;
+    assert!(signing, "B does not sign with the rotated key after 1 s");
+    let fresh = b.new_session(&email).await;
+    assert!(a.verify(&fresh.access_token).await.is_ok());
+    assert!(b.verify(&before.access_token).await.is_ok());
+    let kids: Vec<_> = b.jwks().await.into_iter().map(|k| k.kid).collect();
+    assert!(kids.contains(&old_kid) && kids.contains(&staged) && kids.contains(&now_kid));
+}
+
+fn kid(token: &str) -> String {
+    jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
+}
+
+#[tokio::test]
+async fn two_instances_starting_at_once_on_an_empty_database_both_come_up_and_agree() {
+    let Some(url) = crate::pg::server_url("concurrent start") else {
+        return;
+    };
+    let database = crate::pg::TestDatabase::create(&url).await;
+    let master = tessera::token::seal::MasterKey::generate().0;
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let configs: Vec<Config> = dirs
+        .iter()
+        .map(|dir| {
+            let mut c = Config::with_data_dir(dir.path());
+            c.listen = "127.0.0.1:0".parse().unwrap();
+            c.bcrypt_cost = 4;
+            c.store.database_url = database.url.parse().unwrap();
+            c.store.master_key = tessera::config::MasterKeySource::Given(master.clone());
+            c
+        })
+        .collect();
+    let (a, b) = tokio::join!(
+        tessera::server::prepare(configs[0].clone()),
+        tessera::server::prepare(configs[1].clone())
+    );
+    let (a, b) = (a.expect("A starts"), b.expect("B starts"));
+    let (addr_a, addr_b) = (a.local_addr().unwrap(), b.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    for server in [a, b] {
+        let mut stopped = stopped.clone();
+        tokio::spawn(server.run(async move {
+            let _ = stopped.changed().await;
+        }));
+    }
+    let connect = |addr| async move {
+        tessera::proto::auth_service_client::AuthServiceClient::connect(format!("http://{addr}"))
+            .await
+            .unwrap()
+    };
+    let (mut ca, mut cb) = (connect(addr_a).await, connect(addr_b).await);
+    let email = email("both-start");
+    ca.register(RegisterRequest {
+        email: email.clone(),
+        password: PASSWORD.into(),
+    })
+    .await
+    .unwrap();
+    let login = cb
+        .login(tessera::proto::LoginRequest {
+            email,
+            password: PASSWORD.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let token = login.tokens.unwrap().access_token;
+    // Each may have generated a first key; both publish both, so A verifies B's token.
+    let verified = eventually(Duration::from_secs(1), || {
+        let mut ca = ca.clone();
+        let token = token.clone();
+        async move {
+            ca.verify(tessera::proto::VerifyRequest {
+                access_token: token,
+            })
+            .await
+            .is_ok()
+        }
+    })
+    .await;
+    assert!(verified);
+    let _ = stop.send(true);
+}
+
+#[tokio::test]
+async fn without_auto_migrate_an_unmigrated_database_is_refused_until_migrate_ran() {
+    let Some(url) = crate::pg::server_url("auto migrate off") else {
+        return;
+    };
+    let database = crate::pg::TestDatabase::create(&url).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = harness::config(&dir);
+    config.store.database_url = database.url.parse().unwrap();
+    config.store.master_key =
+        tessera::config::MasterKeySource::Given(tessera::token::seal::MasterKey::generate().0);
+    config.auto_migrate = false;
+    let Err(tessera::server::ServeError::Config(e)) =
+        tessera::server::prepare(config.clone()).await
+    else {
+        panic!("an unmigrated database must be refused");
+    };
+    assert_eq!(e.var, "TESSERA_AUTO_MIGRATE");
+    assert_eq!(tessera::admin::migrate(&config.store).await.unwrap(), 2);
+    assert_eq!(tessera::admin::migrate(&config.store).await.unwrap(), 0);
+    assert!(tessera::server::prepare(config).await.is_ok());
 }
 
 /// A TCP relay to the PostgreSQL server that the test can cut and restore, so the
@@ -106,32 +404,64 @@ async fn on_postgres_a_lost_database_answers_unavailable_and_service_resumes_whe
     let Some(url) = crate::pg::server_url("postgres outage") else {
         return;
     };
-    let database = crate::pg::TestDatabase::create(&url).await;
-    let mut relay = Relay::start(authority(&database.url), 0).await;
-    let through_relay = via(&database.url, relay.port);
-    let server = harness::spawn_with(|c| {
-        c.database_url = through_relay.parse().unwrap();
-        c.db_timeout = std::time::Duration::from_secs(1);
+    let mut relay = Relay::start(authority(&url), 0).await;
+    let port = relay.port;
+    let timeout = Duration::from_secs(1);
+    let server = harness::spawn_with(Backend::Postgres, |c| {
+        let through_relay = via(c.store.database_url.expose(), port);
+        c.store.database_url = through_relay.parse().unwrap();
+        c.store.db_timeout = timeout;
     })
     .await;
     let email = email("outage");
     let (_, pair) = server.login_as(&email).await;
+    let mut health = HealthClient::new(server.channel().await);
 
     relay.cut();
+    let started = Instant::now();
     let status = assert_error(
         server.login(&email, PASSWORD).await,
         Code::Unavailable,
         "UNAVAILABLE",
     );
+    assert!(
+        started.elapsed() < timeout * 4,
+        "answered after {:?}, past the {timeout:?} timeout",
+        started.elapsed()
+    );
     assert!(tonic_types::StatusExt::get_details_retry_info(&status).is_some());
     // Verify never touches the database: it keeps answering through the outage.
     assert!(server.verify(&pair.access_token).await.is_ok());
+    let status_is = |want: ServingStatus| {
+        let mut health = health.clone();
+        async move {
+            health
+                .check(HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .status
+                == want as i32
+        }
+    };
+    assert!(
+        eventually(Duration::from_secs(5), || status_is(
+            ServingStatus::NotServing
+        ))
+        .await,
+        "health turns NOT_SERVING while the database is down"
+    );
 
     let _relay = Relay::start(relay.upstream.clone(), relay.port).await;
+    assert!(
+        eventually(Duration::from_secs(5), || status_is(ServingStatus::Serving)).await,
+        "health turns SERVING again"
+    );
     assert!(
         server.login(&email, PASSWORD).await.is_ok(),
         "service resumes by itself"
     );
-    drop(server);
-    drop(database);
+    let _ = &mut health;
 }

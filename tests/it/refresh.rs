@@ -2,11 +2,10 @@ use std::time::Duration;
 
 use tonic::Code;
 
-use crate::harness::{self, TestServer, assert_error, email};
+use crate::harness::{self, Backend, TestServer, assert_error, email, on_both_backends};
 
-#[tokio::test]
-async fn refresh_returns_a_new_pair_and_spends_the_presented_token() {
-    let server = harness::spawn().await;
+async fn refresh_returns_a_new_pair_and_spends_the_presented_token(backend: Backend) {
+    let server = harness::spawn(backend).await;
     let (_, first) = server.login_as(&email("rot")).await;
     let second = server.refresh(&first.refresh_token).await.unwrap();
     assert_ne!(second.refresh_token, first.refresh_token);
@@ -16,9 +15,8 @@ async fn refresh_returns_a_new_pair_and_spends_the_presented_token() {
     assert!(server.verify(&third.access_token).await.is_ok());
 }
 
-#[tokio::test]
-async fn the_access_token_issued_before_a_refresh_still_verifies() {
-    let server = harness::spawn().await;
+async fn the_access_token_issued_before_a_refresh_still_verifies(backend: Backend) {
+    let server = harness::spawn(backend).await;
     let (_, first) = server.login_as(&email("keep")).await;
     let second = server.refresh(&first.refresh_token).await.unwrap();
     let old = server.verify(&first.access_token).await.unwrap();
@@ -27,9 +25,8 @@ async fn the_access_token_issued_before_a_refresh_still_verifies() {
     assert_ne!(old.token_id, new.token_id);
 }
 
-#[tokio::test]
-async fn unknown_or_malformed_refresh_tokens_are_token_invalid() {
-    let server = harness::spawn().await;
+async fn unknown_or_malformed_refresh_tokens_are_token_invalid(backend: Backend) {
+    let server = harness::spawn(backend).await;
     for bad in [
         "",
         "nope",
@@ -44,9 +41,8 @@ async fn unknown_or_malformed_refresh_tokens_are_token_invalid() {
     }
 }
 
-#[tokio::test]
-async fn an_expired_refresh_token_is_token_expired() {
-    let server = harness::spawn_with(|c| c.refresh_ttl = Duration::from_secs(1)).await;
+async fn an_expired_refresh_token_is_token_expired(backend: Backend) {
+    let server = harness::spawn_with(backend, |c| c.refresh_ttl = Duration::from_secs(1)).await;
     let (_, pair) = server.login_as(&email("exp")).await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
     assert_error(
@@ -56,9 +52,8 @@ async fn an_expired_refresh_token_is_token_expired() {
     );
 }
 
-#[tokio::test]
-async fn a_logged_out_sessions_refresh_token_is_token_revoked() {
-    let server = harness::spawn().await;
+async fn a_logged_out_sessions_refresh_token_is_token_revoked(backend: Backend) {
+    let server = harness::spawn(backend).await;
     let (_, pair) = server.login_as(&email("out")).await;
     server.logout(&pair.refresh_token, false).await.unwrap();
     assert_error(
@@ -68,9 +63,8 @@ async fn a_logged_out_sessions_refresh_token_is_token_revoked() {
     );
 }
 
-#[tokio::test]
-async fn replayed_refresh_token_revokes_the_whole_session() {
-    let server = harness::spawn().await;
+async fn replayed_refresh_token_revokes_the_whole_session(backend: Backend) {
+    let server = harness::spawn(backend).await;
     let (_, first) = server.login_as(&email("replay")).await;
     let second = server.refresh(&first.refresh_token).await.unwrap();
 
@@ -95,9 +89,8 @@ async fn replayed_refresh_token_revokes_the_whole_session() {
     }
 }
 
-#[tokio::test]
-async fn reuse_revokes_only_that_session() {
-    let server = harness::spawn().await;
+async fn reuse_revokes_only_that_session(backend: Backend) {
+    let server = harness::spawn(backend).await;
     let email = email("two");
     let (_, a) = server.login_as(&email).await;
     let b = server.new_session(&email).await;
@@ -107,9 +100,10 @@ async fn reuse_revokes_only_that_session() {
     assert!(server.refresh(&b.refresh_token).await.is_ok());
 }
 
-#[tokio::test]
-async fn ten_concurrent_refreshes_of_one_token_give_exactly_one_ok_and_revoke_the_session() {
-    refresh_race(&harness::spawn().await).await;
+async fn ten_concurrent_refreshes_of_one_token_give_exactly_one_ok_and_revoke_the_session(
+    backend: Backend,
+) {
+    refresh_race(&harness::spawn(backend).await).await;
 }
 
 /// 10 concurrent refreshes of one token: exactly one OK, the rest REFRESH_TOKEN_REUSED,
@@ -156,3 +150,14 @@ pub async fn refresh_race(server: &TestServer) {
         );
     }
 }
+
+on_both_backends!(
+    refresh_returns_a_new_pair_and_spends_the_presented_token,
+    the_access_token_issued_before_a_refresh_still_verifies,
+    unknown_or_malformed_refresh_tokens_are_token_invalid,
+    an_expired_refresh_token_is_token_expired,
+    a_logged_out_sessions_refresh_token_is_token_revoked,
+    replayed_refresh_token_revokes_the_whole_session,
+    reuse_revokes_only_that_session,
+    ten_concurrent_refreshes_of_one_token_give_exactly_one_ok_and_revoke_the_session,
+);

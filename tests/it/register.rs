@@ -1,7 +1,9 @@
 use tessera::proto::RegisterRequest;
 use tonic::Code;
 
-use crate::harness::{self, PASSWORD, TestServer, assert_error, bad_request_field, email};
+use crate::harness::{
+    self, Backend, PASSWORD, TestServer, assert_error, bad_request_field, email, on_both_backends,
+};
 
 fn request(email: &str, password: &str) -> RegisterRequest {
     RegisterRequest {
@@ -10,9 +12,8 @@ fn request(email: &str, password: &str) -> RegisterRequest {
     }
 }
 
-#[tokio::test]
-async fn register_returns_the_user_with_a_normalized_email_and_the_user_role() {
-    let server = harness::spawn().await;
+async fn register_returns_the_user_with_a_normalized_email_and_the_user_role(backend: Backend) {
+    let server = harness::spawn(backend).await;
     let user = server
         .client()
         .register(request("  Ada.Lovelace@Example.COM ", PASSWORD))
@@ -31,9 +32,10 @@ fn uuid_like(s: &str) -> bool {
     s.len() == 36 && s.chars().filter(|c| *c == '-').count() == 4
 }
 
-#[tokio::test]
-async fn missing_malformed_or_overlong_emails_are_invalid_email_on_the_email_field() {
-    let server = harness::spawn().await;
+async fn missing_malformed_or_overlong_emails_are_invalid_email_on_the_email_field(
+    backend: Backend,
+) {
+    let server = harness::spawn(backend).await;
     let long = format!("{}@example.com", "a".repeat(250));
     for bad in ["", "not-an-email", "a@b", long.as_str()] {
         let status = assert_error(
@@ -45,9 +47,10 @@ async fn missing_malformed_or_overlong_emails_are_invalid_email_on_the_email_fie
     }
 }
 
-#[tokio::test]
-async fn short_missing_or_over_72_byte_passwords_are_weak_password_on_the_password_field() {
-    let server = harness::spawn().await;
+async fn short_missing_or_over_72_byte_passwords_are_weak_password_on_the_password_field(
+    backend: Backend,
+) {
+    let server = harness::spawn(backend).await;
     let over_72_bytes = "é".repeat(40); // 40 characters, 80 bytes
     for bad in [
         "",
@@ -65,9 +68,8 @@ async fn short_missing_or_over_72_byte_passwords_are_weak_password_on_the_passwo
     }
 }
 
-#[tokio::test]
-async fn an_email_registered_already_however_cased_or_padded_is_email_taken() {
-    let server = harness::spawn().await;
+async fn an_email_registered_already_however_cased_or_padded_is_email_taken(backend: Backend) {
+    let server = harness::spawn(backend).await;
     server.register("grace@example.com").await;
     for again in [
         "grace@example.com",
@@ -82,9 +84,8 @@ async fn an_email_registered_already_however_cased_or_padded_is_email_taken() {
     }
 }
 
-#[tokio::test]
-async fn twenty_concurrent_registrations_of_one_email_give_exactly_one_ok() {
-    registration_race(&harness::spawn().await).await;
+async fn twenty_concurrent_registrations_of_one_email_give_exactly_one_ok(backend: Backend) {
+    registration_race(&harness::spawn(backend).await).await;
 }
 
 /// 20 concurrent registrations of one email, variously cased and padded: exactly one
@@ -114,3 +115,11 @@ pub async fn registration_race(server: &TestServer) {
     }
     assert_eq!(ok, 1);
 }
+
+on_both_backends!(
+    register_returns_the_user_with_a_normalized_email_and_the_user_role,
+    missing_malformed_or_overlong_emails_are_invalid_email_on_the_email_field,
+    short_missing_or_over_72_byte_passwords_are_weak_password_on_the_password_field,
+    an_email_registered_already_however_cased_or_padded_is_email_taken,
+    twenty_concurrent_registrations_of_one_email_give_exactly_one_ok,
+);

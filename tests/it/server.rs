@@ -3,11 +3,10 @@ use tonic::Code;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
-use crate::harness::{self, assert_error, email};
+use crate::harness::{self, Backend, assert_error, email, on_both_backends};
 
-#[tokio::test]
-async fn health_is_serving_for_the_server_and_for_the_auth_service() {
-    let server = harness::spawn().await;
+async fn health_is_serving_for_the_server_and_for_the_auth_service(backend: Backend) {
+    let server = harness::spawn(backend).await;
     let mut health = HealthClient::new(server.channel().await);
     for service in ["", "tessera.auth.v1.AuthService"] {
         let status = health
@@ -22,14 +21,13 @@ async fn health_is_serving_for_the_server_and_for_the_auth_service() {
     }
 }
 
-#[tokio::test]
-async fn reflection_lists_the_auth_service() {
+async fn reflection_lists_the_auth_service(backend: Backend) {
     use tonic_reflection::pb::v1::ServerReflectionRequest;
     use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
     use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
     use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 
-    let server = harness::spawn().await;
+    let server = harness::spawn(backend).await;
     let mut client = ServerReflectionClient::new(server.channel().await);
     let request = ServerReflectionRequest {
         host: String::new(),
@@ -49,9 +47,8 @@ async fn reflection_lists_the_auth_service() {
     assert!(names.contains(&"grpc.health.v1.Health"), "{names:?}");
 }
 
-#[tokio::test]
-async fn a_request_over_64_kib_is_refused() {
-    let server = harness::spawn().await;
+async fn a_request_over_64_kib_is_refused(backend: Backend) {
+    let server = harness::spawn(backend).await;
     let result = server
         .client()
         .register(RegisterRequest {
@@ -68,22 +65,20 @@ async fn a_request_over_64_kib_is_refused() {
     );
 }
 
-#[tokio::test]
-async fn a_restart_keeps_the_key_the_users_and_the_revocations() {
-    let server = harness::spawn().await;
+async fn a_restart_keeps_the_key_the_users_and_the_revocations(backend: Backend) {
+    let server = harness::spawn(backend).await;
     let email = email("restart");
     let (_, live) = server.login_as(&email).await;
     let revoked = server.new_session(&email).await;
     server.logout(&revoked.refresh_token, false).await.unwrap();
     let kid_before = server.jwks().await[0].kid.clone();
 
-    let data_dir = server.stop().await;
-    let server = harness::spawn_in(data_dir, |_| {}).await;
+    let server = server.restart().await;
 
     let kid_after = server.jwks().await[0].kid.clone();
     assert_eq!(
         kid_before, kid_after,
-        "the generated key is reused, not regenerated"
+        "the stored key is reused, not regenerated"
     );
     assert!(server.verify(&live.access_token).await.is_ok());
     assert_error(
@@ -94,9 +89,8 @@ async fn a_restart_keeps_the_key_the_users_and_the_revocations() {
     assert!(server.login(&email, harness::PASSWORD).await.is_ok());
 }
 
-#[tokio::test]
-async fn shutdown_lets_an_in_flight_rpc_finish() {
-    let server = harness::spawn_with(|c| c.bcrypt_cost = 11).await;
+async fn shutdown_lets_an_in_flight_rpc_finish(backend: Backend) {
+    let server = harness::spawn_with(backend, |c| c.bcrypt_cost = 11).await;
     let mut client = server.client();
     let in_flight = tokio::spawn(async move {
         client
@@ -112,3 +106,11 @@ async fn shutdown_lets_an_in_flight_rpc_finish() {
     server.stop().await;
     assert!(in_flight.await.unwrap().is_ok());
 }
+
+on_both_backends!(
+    a_restart_keeps_the_key_the_users_and_the_revocations,
+    health_is_serving_for_the_server_and_for_the_auth_service,
+    reflection_lists_the_auth_service,
+    a_request_over_64_kib_is_refused,
+    shutdown_lets_an_in_flight_rpc_finish,
+);

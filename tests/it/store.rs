@@ -15,6 +15,7 @@ async fn sqlite() -> (tempfile::TempDir, SqliteStore) {
     let store = SqliteStore::open(SqliteStore::options(&url).unwrap())
         .await
         .unwrap();
+    store.migrate().await.unwrap();
     (dir, store)
 }
 
@@ -154,5 +155,6 @@ async fn the_postgres_store_tells_the_whole_story() {
     let store = PostgresStore::open(options, 5, std::time::Duration::from_secs(5))
         .await
         .unwrap();
+    store.migrate().await.unwrap();
     story(store).await;
 }

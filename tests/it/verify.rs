@@ -7,7 +7,7 @@ use tessera::token::AccessClaims;
 use tessera::token::keys::SigningKey;
 use tonic::Code;
 
-use crate::harness::{self, TestServer, assert_error, email};
+use crate::harness::{self, Backend, TestServer, assert_error, email, on_both_backends};
 
 fn claims_of(token: &str) -> AccessClaims {
     let payload = token.split('.').nth(1).unwrap();
@@ -30,9 +30,8 @@ fn sign_as_server(server: &TestServer, header: &Header, claims: &AccessClaims) -
     jsonwebtoken::encode(header, claims, &key).unwrap()
 }
 
-#[tokio::test]
-async fn a_valid_access_token_verifies_with_all_its_claims() {
-    let server = harness::spawn().await;
+async fn a_valid_access_token_verifies_with_all_its_claims(backend: Backend) {
+    let server = harness::spawn(backend).await;
     let email = email("claims");
     let (user, pair) = server.login_as(&email).await;
     let claims = server.verify(&pair.access_token).await.unwrap();
@@ -50,9 +49,8 @@ async fn a_valid_access_token_verifies_with_all_its_claims() {
     assert_eq!(exp - iat, 15 * 60);
 }
 
-#[tokio::test]
-async fn the_access_token_header_is_rs256_jwt_with_the_key_thumbprint_as_kid() {
-    let server = harness::spawn().await;
+async fn the_access_token_header_is_rs256_jwt_with_the_key_thumbprint_as_kid(backend: Backend) {
+    let server = harness::spawn(backend).await;
     let (_, pair) = server.login_as(&email("hdr")).await;
     let header = jsonwebtoken::decode_header(&pair.access_token).unwrap();
     assert_eq!(header.alg, Algorithm::RS256);
@@ -63,9 +61,8 @@ async fn the_access_token_header_is_rs256_jwt_with_the_key_thumbprint_as_kid() {
     assert!(!claims.jti.is_empty() && !claims.sid.is_empty());
 }
 
-#[tokio::test]
-async fn an_expired_access_token_is_token_expired() {
-    let server = harness::spawn_with(|c| {
+async fn an_expired_access_token_is_token_expired(backend: Backend) {
+    let server = harness::spawn_with(backend, |c| {
         c.access_ttl = Duration::from_secs(1);
         c.verify_leeway = Duration::ZERO;
     })
@@ -79,9 +76,8 @@ async fn an_expired_access_token_is_token_expired() {
     );
 }
 
-#[tokio::test]
-async fn a_token_expired_within_the_leeway_still_verifies() {
-    let server = harness::spawn().await; // 30 s leeway
+async fn a_token_expired_within_the_leeway_still_verifies(backend: Backend) {
+    let server = harness::spawn(backend).await; // 30 s leeway
     let (_, pair) = server.login_as(&email("skew")).await;
     let mut claims = claims_of(&pair.access_token);
     claims.exp = claims.iat - 10;
@@ -96,9 +92,8 @@ async fn a_token_expired_within_the_leeway_still_verifies() {
     );
 }
 
-#[tokio::test]
-async fn a_tampered_signature_is_token_invalid() {
-    let server = harness::spawn().await;
+async fn a_tampered_signature_is_token_invalid(backend: Backend) {
+    let server = harness::spawn(backend).await;
     let (_, pair) = server.login_as(&email("sig")).await;
     let mut parts: Vec<String> = pair.access_token.split('.').map(str::to_owned).collect();
     // Change the payload's roles, keep the signature.
@@ -112,9 +107,8 @@ async fn a_tampered_signature_is_token_invalid() {
     );
 }
 
-#[tokio::test]
-async fn an_alg_none_token_is_token_invalid() {
-    let server = harness::spawn().await;
+async fn an_alg_none_token_is_token_invalid(backend: Backend) {
+    let server = harness::spawn(backend).await;
     let (_, pair) = server.login_as(&email("none")).await;
     let header = format!(
         r#"{{"alg":"none","typ":"JWT","kid":"{}"}}"#,
@@ -134,9 +128,8 @@ async fn an_alg_none_token_is_token_invalid() {
     }
 }
 
-#[tokio::test]
-async fn an_hs256_token_signed_with_the_public_key_is_token_invalid() {
-    let server = harness::spawn().await;
+async fn an_hs256_token_signed_with_the_public_key_is_token_invalid(backend: Backend) {
+    let server = harness::spawn(backend).await;
     let (_, pair) = server.login_as(&email("confuse")).await;
     let keys = server.jwks().await;
     let public = &keys[0];
@@ -159,9 +152,8 @@ async fn an_hs256_token_signed_with_the_public_key_is_token_invalid() {
     }
 }
 
-#[tokio::test]
-async fn a_token_signed_by_another_rsa_key_under_the_right_kid_is_token_invalid() {
-    let server = harness::spawn().await;
+async fn a_token_signed_by_another_rsa_key_under_the_right_kid_is_token_invalid(backend: Backend) {
+    let server = harness::spawn(backend).await;
     let (_, pair) = server.login_as(&email("forge")).await;
     let (_, other_pem) = SigningKey::generate().unwrap();
     let forged = jsonwebtoken::encode(
@@ -177,9 +169,8 @@ async fn a_token_signed_by_another_rsa_key_under_the_right_kid_is_token_invalid(
     );
 }
 
-#[tokio::test]
-async fn an_unknown_kid_is_token_invalid() {
-    let server = harness::spawn().await;
+async fn an_unknown_kid_is_token_invalid(backend: Backend) {
+    let server = harness::spawn(backend).await;
     let (_, pair) = server.login_as(&email("kid")).await;
     let token = sign_as_server(
         &server,
@@ -203,9 +194,8 @@ async fn an_unknown_kid_is_token_invalid() {
     );
 }
 
-#[tokio::test]
-async fn a_wrong_issuer_or_audience_is_token_invalid() {
-    let server = harness::spawn().await;
+async fn a_wrong_issuer_or_audience_is_token_invalid(backend: Backend) {
+    let server = harness::spawn(backend).await;
     let (_, pair) = server.login_as(&email("iss")).await;
     let header = rs256(&kid_of(&pair.access_token));
     let mut wrong_iss = claims_of(&pair.access_token);
@@ -222,9 +212,8 @@ async fn a_wrong_issuer_or_audience_is_token_invalid() {
     }
 }
 
-#[tokio::test]
-async fn garbage_is_token_invalid() {
-    let server = harness::spawn().await;
+async fn garbage_is_token_invalid(backend: Backend) {
+    let server = harness::spawn(backend).await;
     for garbage in [
         "",
         "garbage",
@@ -239,3 +228,17 @@ async fn garbage_is_token_invalid() {
         );
     }
 }
+
+on_both_backends!(
+    a_valid_access_token_verifies_with_all_its_claims,
+    the_access_token_header_is_rs256_jwt_with_the_key_thumbprint_as_kid,
+    an_expired_access_token_is_token_expired,
+    a_token_expired_within_the_leeway_still_verifies,
+    a_tampered_signature_is_token_invalid,
+    an_alg_none_token_is_token_invalid,
+    an_hs256_token_signed_with_the_public_key_is_token_invalid,
+    a_token_signed_by_another_rsa_key_under_the_right_kid_is_token_invalid,
+    an_unknown_kid_is_token_invalid,
+    a_wrong_issuer_or_audience_is_token_invalid,
+    garbage_is_token_invalid,
+);
