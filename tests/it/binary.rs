@@ -47,6 +47,10 @@ fn a_bad_setting_exits_2_with_one_line_naming_the_variable() {
         ("TESSERA_SIGNING_KEY", "/nonexistent/key.pem"),
         ("TESSERA_LOG_FORMAT", "xml"),
         ("TESSERA_LOGIN_ATTEMPTS_PER_MINUTE", "many"),
+        ("TESSERA_MASTER_KEY", "secret-password"),
+        ("TESSERA_MASTER_KEY_FILE", "/nonexistent/master.key"),
+        ("TESSERA_AUTO_MIGRATE", "perhaps"),
+        ("TESSERA_SYNC_INTERVAL", "often"),
     ];
     for (var, value) in cases {
         let (code, stderr) = serve_with(var, value);
@@ -351,4 +355,123 @@ fn a_dot_env_file_is_read_and_the_environment_wins_over_it() {
     let (code, stderr) = run(&[("TESSERA_REFRESH_TTL", "7d")]);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("TESSERA_BCRYPT_COST"), "{stderr}");
+}
+
+/// Runs `tessera` with `args` on the data folder `data`; returns (exit code, stdout,
+/// stderr).
+fn run(
+    data: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (Option<i32>, String, String) {
+    let mut cmd = tessera();
+    cmd.args(args).env("TESSERA_DATA_DIR", data);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn migrate_then_keys_rotate_and_list_work_on_the_embedded_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // Without auto-migration, serve refuses a database that lacks migrations.
+    let (code, _, stderr) = run(
+        &data,
+        &["serve"],
+        &[
+            ("TESSERA_AUTO_MIGRATE", "false"),
+            ("TESSERA_LISTEN", "127.0.0.1:0"),
+        ],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("TESSERA_AUTO_MIGRATE"), "{stderr}");
+    assert!(stderr.contains("tessera migrate"), "{stderr}");
+
+    let (code, stdout, stderr) = run(&data, &["migrate"], &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("applied 2 migration(s)"), "{stdout}");
+    let (code, stdout, _) = run(&data, &["migrate"], &[]);
+    assert_eq!(code, Some(0));
+    assert!(stdout.contains("applied 0 migration(s)"), "{stdout}");
+
+    let (code, stdout, stderr) = run(&data, &["keys", "rotate", "--now"], &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let signing = stdout
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(':')
+        .to_owned();
+    let (code, stdout, stderr) = run(&data, &["keys", "rotate", "--delay", "1h"], &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let staged = stdout
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(':')
+        .to_owned();
+
+    let (code, stdout, stderr) = run(&data, &["keys", "list"], &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let state = |kid: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(kid))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .unwrap_or_else(|| panic!("{kid} not listed: {stdout}"))
+            .to_owned()
+    };
+    assert_eq!(state(&signing), "signing");
+    assert_eq!(state(&staged), "staged");
+}
+
+#[test]
+fn postgres_without_a_master_key_exits_2_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = run(
+        dir.path(),
+        &["serve"],
+        &[(
+            "TESSERA_DATABASE_URL",
+            "postgres://app:secret-password@127.0.0.1:1/x",
+        )],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("invalid TESSERA_MASTER_KEY"), "{stderr}");
+    assert!(!stderr.contains("secret-password"), "{stderr}");
+}
+
+#[test]
+fn a_master_key_that_does_not_open_the_stored_keys_exits_2_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (code, _, stderr) = run(&data, &["migrate"], &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let (code, _, stderr) = run(&data, &["keys", "rotate", "--now"], &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let (_, other) = tessera::token::seal::MasterKey::generate();
+    let (code, _, stderr) = run(
+        &data,
+        &["serve"],
+        &[
+            ("TESSERA_MASTER_KEY", &other),
+            ("TESSERA_LISTEN", "127.0.0.1:0"),
+        ],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    let errors: Vec<_> = stderr
+        .lines()
+        .filter(|l| l.starts_with("tessera:"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].contains("invalid TESSERA_MASTER_KEY"), "{stderr}");
+    assert!(!stderr.contains(&other), "{stderr}");
 }

@@ -4,7 +4,8 @@
 use tessera::domain::{Email, SessionId, UserId};
 use tessera::password::PasswordHash;
 use tessera::store::{
-    NewSession, PostgresStore, RevokeReason, Rotation, SqliteStore, Store, StoreError, UserRow,
+    Admission, KeyRow, NewSession, PostgresStore, RevokeReason, Rotation, SqliteStore, Store,
+    StoreError, UserRow,
 };
 
 use crate::pg;
@@ -136,7 +137,112 @@ async fn story<S: Store>(store: S) {
         1,
         "s3 revoked after the horizon is kept"
     );
+
+    budget_story(&store).await;
+    keys_story(&store).await;
     store.close().await;
+}
+
+/// The failed-login budget: the rules of `tessera::throttle`, decided by the database.
+async fn budget_story<S: Store>(store: &S) {
+    let key = [7u8; 32];
+    for _ in 0..3 {
+        assert_eq!(
+            store.admit_attempt(&key, 1_000, 3).await.unwrap(),
+            Admission::Admitted
+        );
+    }
+    // Spent: refused and not counted, with the window's start for the retry delay.
+    assert_eq!(
+        store.admit_attempt(&key, 1_010, 3).await.unwrap(),
+        Admission::Refused {
+            window_start: 1_000
+        }
+    );
+    // Other keys are untouched.
+    assert_eq!(
+        store.admit_attempt(&[8u8; 32], 1_010, 3).await.unwrap(),
+        Admission::Admitted
+    );
+    // A released attempt gives one back; a reset clears the window.
+    store.release_attempt(&key).await.unwrap();
+    assert_eq!(
+        store.admit_attempt(&key, 1_020, 3).await.unwrap(),
+        Admission::Admitted
+    );
+    assert!(matches!(
+        store.admit_attempt(&key, 1_020, 3).await.unwrap(),
+        Admission::Refused { .. }
+    ));
+    store.reset_attempts(&key).await.unwrap();
+    assert_eq!(
+        store.admit_attempt(&key, 1_030, 3).await.unwrap(),
+        Admission::Admitted
+    );
+    // Once the minute has passed, the key starts afresh: it throttles, never locks.
+    for _ in 0..2 {
+        store.admit_attempt(&key, 1_030, 3).await.unwrap();
+    }
+    assert!(matches!(
+        store.admit_attempt(&key, 1_089, 3).await.unwrap(),
+        Admission::Refused { .. }
+    ));
+    assert_eq!(
+        store.admit_attempt(&key, 1_090, 3).await.unwrap(),
+        Admission::Admitted
+    );
+    // The purge forgets windows that have passed.
+    assert!(store.purge_expired(2_000, 0).await.unwrap() >= 2);
+
+    // Concurrent attempts cannot overspend: of 20 at once, exactly the limit pass.
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.admit_attempt(&[9u8; 32], 3_000, 5).await.unwrap() })
+        })
+        .collect();
+    let mut admitted = 0;
+    for task in tasks {
+        if task.await.unwrap() == Admission::Admitted {
+            admitted += 1;
+        }
+    }
+    assert_eq!(admitted, 5);
+}
+
+async fn keys_story<S: Store>(store: &S) {
+    let row = |kid: &str, activates_at| KeyRow {
+        kid: kid.into(),
+        public_n: "n".into(),
+        public_e: "AQAB".into(),
+        sealed_private: vec![1, 2, 3],
+        created_at: 100,
+        activates_at,
+    };
+    store.insert_signing_key(&row("b", 200)).await.unwrap();
+    store.insert_signing_key(&row("a", 100)).await.unwrap();
+    assert!(matches!(
+        store.insert_signing_key(&row("a", 300)).await,
+        Err(StoreError::Conflict)
+    ));
+    let kids: Vec<_> = store
+        .signing_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| (k.kid, k.activates_at, k.sealed_private))
+        .collect();
+    assert_eq!(
+        kids,
+        vec![
+            ("a".into(), 100, vec![1, 2, 3]),
+            ("b".into(), 200, vec![1, 2, 3])
+        ],
+        "oldest activation first"
+    );
+    assert!(store.delete_signing_key("a").await.unwrap());
+    assert!(!store.delete_signing_key("a").await.unwrap());
+    assert_eq!(store.signing_keys().await.unwrap().len(), 1);
 }
 
 #[tokio::test]
