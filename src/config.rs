@@ -304,7 +304,8 @@ impl StoreConfig {
             db_max_connections: number(
                 "TESSERA_DB_MAX_CONNECTIONS",
                 &args.db_max_connections,
-                1,
+                // One connection is held for LISTEN; the requests need at least one more.
+                2,
                 10_000,
             )?,
             db_timeout: duration(
