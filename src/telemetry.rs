@@ -1,4 +1,5 @@
-//! Tracing set-up. The level comes from `RUST_LOG` (default `info`); the format from
+//! Tracing set-up. The level comes from `RUST_LOG` (default `info`, with the database
+//! driver's own notices at `warn`); the format from
 //! `TESSERA_LOG_FORMAT`. Nothing in tessera logs a password, hash or token: spans use
 //! `skip_all` and name their fields.
 
@@ -8,7 +9,7 @@ use crate::config::LogFormat;
 
 /// Installs the global subscriber, writing to stderr. Call once, from `main`.
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
