@@ -99,12 +99,26 @@ impl<S: Store> Keystore<S> {
         Ok(())
     }
 
-    /// Generates a key that is published at once and signs from `now + delay`.
-    /// Returns its kid and activation time.
+    /// Generates a key that is published at once and signs from `now + delay` (one
+    /// second later if another key activates in that very second). Returns its kid
+    /// and activation time.
     pub async fn rotate(&self, now: i64, delay: Duration) -> Result<(String, i64), KeysError> {
         let (key, _) = SigningKey::generate().map_err(|_| KeysError::Generate)?;
         let delay = i64::try_from(delay.as_secs()).unwrap_or(i64::MAX);
-        let activates_at = now.saturating_add(delay);
+        let mut activates_at = now.saturating_add(delay);
+        // Times are whole seconds: a key activating in the same second as another
+        // would be ordered by its kid, and could lose to the older key. One second
+        // later it is certain to take over.
+        let taken: Vec<i64> = self
+            .store
+            .signing_keys()
+            .await?
+            .iter()
+            .map(|r| r.activates_at)
+            .collect();
+        while taken.contains(&activates_at) {
+            activates_at = activates_at.saturating_add(1);
+        }
         self.add(&key, activates_at, now).await?;
         Ok((key.kid().to_owned(), activates_at))
     }

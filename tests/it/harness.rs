@@ -311,3 +311,21 @@ pub fn bad_request_field(status: &Status) -> String {
 pub fn email(tag: &str) -> String {
     format!("{tag}-{}@example.com", tessera::domain::UserId::random())
 }
+
+/// Polls `check` every 20 ms until it holds or `within` has passed.
+pub async fn eventually<F, Fut>(within: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if check().await {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -1,7 +1,9 @@
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use tessera::token::AccessClaims;
 
-use crate::harness::{self, Backend, email, on_both_backends};
+use std::time::Duration;
+
+use crate::harness::{self, Backend, email, eventually, on_both_backends};
 
 async fn get_jwks_keys_verify_an_issued_token_with_a_standard_jwt_library(backend: Backend) {
     let server = harness::spawn(backend).await;
@@ -41,7 +43,39 @@ async fn the_kid_is_the_rfc7638_thumbprint_of_the_published_key(backend: Backend
     assert_eq!(jwk.kid, expected);
 }
 
+async fn a_rotated_out_key_is_unpublished_and_deleted_once_its_tokens_have_expired(
+    backend: Backend,
+) {
+    let server = harness::spawn_with(backend, |c| {
+        c.access_ttl = Duration::from_secs(1);
+        c.verify_leeway = Duration::ZERO;
+        c.purge_interval = Duration::from_secs(1);
+        c.sync_interval = Duration::from_millis(200);
+    })
+    .await;
+    let old = server.jwks().await[0].kid.clone();
+    let (new, _) =
+        tessera::admin::rotate_key(&server.config.store, server.config.tokens(), Duration::ZERO)
+            .await
+            .unwrap();
+    let only_new = eventually(Duration::from_secs(5), || async {
+        let kids: Vec<_> = server.jwks().await.into_iter().map(|k| k.kid).collect();
+        kids == vec![new.clone()]
+    })
+    .await;
+    assert!(only_new, "{old} is still published");
+    let deleted = eventually(Duration::from_secs(5), || async {
+        let stored = tessera::admin::list_keys(&server.config.store, server.config.tokens())
+            .await
+            .unwrap();
+        stored.len() == 1 && stored[0].kid == new
+    })
+    .await;
+    assert!(deleted, "the purge did not delete {old}");
+}
+
 on_both_backends!(
+    a_rotated_out_key_is_unpublished_and_deleted_once_its_tokens_have_expired,
     get_jwks_keys_verify_an_issued_token_with_a_standard_jwt_library,
     the_kid_is_the_rfc7638_thumbprint_of_the_published_key,
 );
