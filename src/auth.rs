@@ -152,12 +152,6 @@ fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
-/// How long a key or a revoked session must be remembered after the last token it
-/// concerns was issued: the access-token lifetime plus the verify leeway.
-pub fn token_horizon(access_ttl: Duration, verify_leeway: Duration) -> i64 {
-    secs(access_ttl).saturating_add(secs(verify_leeway))
-}
-
 impl<S: Store> Auth<S> {
     /// Wires the use cases together and reads the signing keys from `keystore`.
     pub async fn new(

@@ -158,11 +158,6 @@ impl KeyRing {
         &self.verifier
     }
 
-    /// Whether the ring holds the key `kid`.
-    pub fn contains(&self, kid: &str) -> bool {
-        self.keys.iter().any(|k| k.key.kid() == kid)
-    }
-
     /// The key `kid`, if the ring holds it.
     pub fn get(&self, kid: &str) -> Option<&SigningKey> {
         self.keys.iter().map(|k| &k.key).find(|k| k.kid() == kid)
