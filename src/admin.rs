@@ -1,10 +1,11 @@
-//! The operator's subcommands: `tessera migrate` and `tessera keys`. Each opens the
+//! The operator's subcommands: `tessera migrate`, `tessera keys` and `tessera users`. Each opens the
 //! same store `serve` would, from the same settings, does one thing and closes it.
 
 use std::time::Duration;
 
 use crate::auth::unix_now;
-use crate::config::{StoreConfig, TokenConfig};
+use crate::config::{ConfigError, StoreConfig, TokenConfig};
+use crate::domain::{Email, Role};
 use crate::keystore::{KeyInfo, Keystore};
 use crate::server::{self, ServeError};
 use crate::store::Store;
@@ -55,4 +56,75 @@ pub async fn list_keys(
         store.close().await;
         Ok(result?)
     })
+}
+
+/// What a role change did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoleChange {
+    /// The user's roles changed.
+    Changed,
+    /// The user had (or lacked) the role already.
+    Unchanged,
+    /// No user has this email.
+    NoSuchUser,
+}
+
+/// Grants (`grant = true`) or revokes `role` for the user with `email`. Tokens
+/// carry the change from the user's next login or refresh.
+pub async fn change_role(
+    config: &StoreConfig,
+    email: &str,
+    role: &str,
+    grant: bool,
+) -> Result<RoleChange, ServeError> {
+    let email = Email::parse(email).map_err(|e| ConfigError::new("EMAIL", e.to_string()))?;
+    let role = Role::parse(role).ok_or_else(|| {
+        ConfigError::new(
+            "ROLE",
+            "expected 1 to 64 of a-z, 0-9, '-', '_', '.' and ':'",
+        )
+    })?;
+    let store = server::open_store(config).await?;
+    with_store!(store, store => {
+        let result = async {
+            server::migrate(&store, false).await?;
+            change_role_in(&store, &email, &role, grant)
+                .await
+                .map_err(|e| ServeError::from(crate::keystore::KeysError::Store(e)))
+        }
+        .await;
+        store.close().await;
+        result
+    })
+}
+
+async fn change_role_in<S: Store>(
+    store: &S,
+    email: &Email,
+    role: &Role,
+    grant: bool,
+) -> Result<RoleChange, crate::store::StoreError> {
+    // A conditional update per attempt: a concurrent change makes it miss, and the
+    // roles are read again.
+    loop {
+        let Some(user) = store.user_by_email(email).await? else {
+            return Ok(RoleChange::NoSuchUser);
+        };
+        let has = user.roles.iter().any(|r| r == role.as_str());
+        if has == grant {
+            return Ok(RoleChange::Unchanged);
+        }
+        let mut roles = user.roles.clone();
+        if grant {
+            roles.push(role.as_str().to_owned());
+        } else {
+            roles.retain(|r| r != role.as_str());
+        }
+        if store
+            .replace_roles(user.id, &user.roles, &roles, unix_now())
+            .await?
+        {
+            return Ok(RoleChange::Changed);
+        }
+    }
 }

@@ -34,19 +34,19 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use tokio::sync::broadcast;
 use tracing::{debug, info, warn};
 
 use crate::domain::{DEFAULT_ROLE, Email, EmailError, Password, PasswordError, SessionId};
 use crate::keystore::{KeysError, Keystore};
 use crate::password::{HashError, Hasher};
 use crate::proto;
-use crate::revocation::RevokedSessions;
 use crate::store::{NewSession, RevokeReason, RevokedRow, Rotation, Store, StoreError, UserRow};
 use crate::throttle::Budget;
 use crate::token::issue::{IssueError, Subject, TokenIssuer};
 use crate::token::refresh::RefreshToken;
 use crate::token::ring::KeyRing;
-use crate::token::{AccessClaims, KeySet, TokenVerifier, VerifyError};
+use crate::token::{AccessClaims, KeySet, RevokedSessions, TokenVerifier, VerifyError};
 
 /// Why a use case refused or failed.
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +92,10 @@ impl From<VerifyError> for AuthError {
             VerifyError::Expired => AuthError::TokenExpired,
             VerifyError::Invalid | VerifyError::UnknownKey => AuthError::TokenInvalid,
             VerifyError::Revoked => AuthError::TokenRevoked,
+            // The server's ring always holds a key and its revocation set is the
+            // authority, so its own check never answers this; should it, the token
+            // is not vouched for.
+            VerifyError::Unavailable => AuthError::TokenInvalid,
         }
     }
 }
@@ -123,6 +127,18 @@ pub struct IssuedTokens {
     pub refresh_expires_in: i64,
 }
 
+/// How many revocations a slow WatchRevocations stream may fall behind before it
+/// is sent the whole set again.
+const REVOCATION_BACKLOG: usize = 1024;
+
+/// A revoked session, as WatchRevocations streams it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revocation {
+    pub session_id: String,
+    /// After this time no token of the session can verify any more.
+    pub forget_after: i64,
+}
+
 /// Settings of [`Auth`] that are not collaborators.
 #[derive(Debug, Clone)]
 pub struct Policy {
@@ -141,6 +157,8 @@ pub struct Auth<S: Store> {
     ring: RwLock<Arc<KeyRing>>,
     verify_leeway_secs: u64,
     revoked: Arc<RevokedSessions>,
+    /// Every revocation the set learns, for WatchRevocations streams.
+    revocations: broadcast::Sender<Revocation>,
     by_email: Budget,
     by_address: Budget,
     refresh_ttl_secs: i64,
@@ -175,6 +193,7 @@ impl<S: Store> Auth<S> {
             ring: RwLock::new(Arc::new(ring)),
             verify_leeway_secs: leeway,
             revoked: Arc::new(RevokedSessions::new()),
+            revocations: broadcast::channel(REVOCATION_BACKLOG).0,
             by_email: Budget::new("email", policy.login_attempts_per_minute),
             by_address: Budget::new("address", policy.login_attempts_per_address_per_minute),
             refresh_ttl_secs: secs(policy.refresh_ttl),
@@ -256,8 +275,32 @@ impl<S: Store> Auth<S> {
     }
 
     fn remember_revoked(&self, sid: SessionId, revoked_at: i64) {
-        self.revoked
-            .insert(sid, revoked_at.saturating_add(self.revocation_memory_secs));
+        let sid = sid.to_string();
+        let forget_after = revoked_at.saturating_add(self.revocation_memory_secs);
+        if self.revoked.insert(&sid, forget_after) {
+            // No receiver is fine: nobody is watching.
+            let _ = self.revocations.send(Revocation {
+                session_id: sid,
+                forget_after,
+            });
+        }
+    }
+
+    /// Follows the revocation set: a receiver of every revocation learned from now
+    /// on, and every session remembered now. The receiver is taken first, so no
+    /// revocation falls between the two; one may be in both, which is harmless.
+    pub fn watch_revocations(&self) -> (Vec<Revocation>, broadcast::Receiver<Revocation>) {
+        let receiver = self.revocations.subscribe();
+        let snapshot = self
+            .revoked
+            .snapshot()
+            .into_iter()
+            .map(|(session_id, forget_after)| Revocation {
+                session_id,
+                forget_after,
+            })
+            .collect();
+        (snapshot, receiver)
     }
 
     /// Registers a user with the default role. Hashing happens before any write.
@@ -630,12 +673,10 @@ impl<S: Store> Auth<S> {
 
     /// Verifies an access token: signature, claims, and the revocation set. No I/O.
     pub fn verify(&self, token: &str, now: i64) -> Result<AccessClaims, AuthError> {
-        let claims = self.ring().verifier().verify(token, now)?;
-        let sid = SessionId::parse(&claims.sid).ok_or(AuthError::TokenInvalid)?;
-        if self.revoked.contains(&sid) {
-            return Err(AuthError::TokenRevoked);
-        }
-        Ok(claims)
+        Ok(self
+            .ring()
+            .verifier()
+            .verify_unrevoked(token, now, &self.revoked)?)
     }
 
     /// Purges expired rows and keys, and forgets what can no longer matter.
@@ -662,9 +703,4 @@ fn verifier_for(issuer: &TokenIssuer, leeway_secs: u64, keys: KeySet) -> TokenVe
     TokenVerifier::new(keys, issuer.issuer(), issuer.audience(), leeway_secs)
 }
 
-/// Seconds since the Unix epoch, from the system clock.
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, secs)
-}
+pub use crate::token::unix_now;

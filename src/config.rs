@@ -36,6 +36,7 @@ pub mod defaults {
     pub const DB_TIMEOUT: &str = "5s";
     pub const AUTO_MIGRATE: &str = "true";
     pub const SYNC_INTERVAL: &str = "10s";
+    pub const WATCH_HEARTBEAT: &str = "5s";
     /// How long `tessera keys rotate` stages a key before it signs: twice the
     /// verifiers' default JWKS refresh interval (5 minutes).
     pub const KEY_ACTIVATION_DELAY: &str = "10m";
@@ -134,6 +135,10 @@ pub struct ServeArgs {
     /// missed announcement heals (the worst-case delay on PostgreSQL).
     #[arg(long, env = "TESSERA_SYNC_INTERVAL", default_value = defaults::SYNC_INTERVAL)]
     pub sync_interval: String,
+    /// How often a WatchRevocations stream sends a heartbeat, so a verifier can tell
+    /// a quiet stream from a dead one.
+    #[arg(long, env = "TESSERA_WATCH_HEARTBEAT", default_value = defaults::WATCH_HEARTBEAT)]
+    pub watch_heartbeat: String,
 }
 
 /// A setting that cannot be used. `Display` is the one line the binary prints: it
@@ -370,6 +375,7 @@ pub struct Config {
     pub purge_interval: Duration,
     pub auto_migrate: bool,
     pub sync_interval: Duration,
+    pub watch_heartbeat: Duration,
 }
 
 fn duration(var: &'static str, raw: &str, min: Duration) -> Result<Duration, ConfigError> {
@@ -485,6 +491,11 @@ impl Config {
                 &args.sync_interval,
                 Duration::from_millis(100),
             )?,
+            watch_heartbeat: duration(
+                "TESSERA_WATCH_HEARTBEAT",
+                &args.watch_heartbeat,
+                Duration::from_millis(100),
+            )?,
             // Last: opening a master key file is the one check that touches the disk.
             store: StoreConfig::from_args(args.store)?,
         })
@@ -530,6 +541,7 @@ impl Config {
             purge_interval: defaults::PURGE_INTERVAL.into(),
             auto_migrate: defaults::AUTO_MIGRATE.into(),
             sync_interval: defaults::SYNC_INTERVAL.into(),
+            watch_heartbeat: defaults::WATCH_HEARTBEAT.into(),
         };
         #[allow(clippy::expect_used)]
         Config::from_args(args).expect("the built-in defaults are valid")

@@ -174,9 +174,40 @@ uuid_id!(
 /// The role every user is given at registration.
 pub const DEFAULT_ROLE: &str = "user";
 
+/// A role name: 1 to 64 of lower-case ASCII letters, digits, `-`, `_`, `.` and `:`.
+/// Roles are stored comma-separated and travel in tokens, so nothing else is let in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Role(String);
+
+impl Role {
+    /// Validates `raw` (trimmed) as a role name.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let raw = raw.trim();
+        let allowed = |c: char| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.' | ':')
+        };
+        (!raw.is_empty() && raw.len() <= 64 && raw.chars().all(allowed))
+            .then(|| Self(raw.to_owned()))
+    }
+
+    /// The role's name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn role_names_are_a_narrow_alphabet() {
+        assert_eq!(Role::parse(" admin ").unwrap().as_str(), "admin");
+        assert!(Role::parse("orders:write").is_some());
+        for bad in ["", "Admin", "a,b", "a b", &"x".repeat(65)] {
+            assert!(Role::parse(bad).is_none(), "{bad:?} should be refused");
+        }
+    }
 
     #[test]
     fn email_is_trimmed_and_lower_cased() {

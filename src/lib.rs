@@ -7,13 +7,13 @@
 //! |---|---|
 //! | [`proto`] | the generated `tessera.auth.v1` types, client and server, and the descriptor set |
 //! | [`reason`] | the `ErrorInfo` reasons every error carries, shared by server and verifier |
-//! | [`token`] | access-token claims, the one verification path; issuing and keys (server) |
+//! | [`token`] | access-token claims, the one verification path, the revoked-session set; issuing and keys (server) |
+//! | [`verifier`] | in-process verification for other services: JWKS cache, revocation stream, tonic interceptor, tower layer |
 //! | [`config`] | flags and `TESSERA_*` variables parsed into a validated [`config::Config`] |
 //! | [`telemetry`] | tracing subscriber set-up |
 //! | [`domain`] | `Email`, `Password`, `UserId`, `SessionId`: values that validated on construction |
 //! | [`password`] | bcrypt off the async runtime, with bounded concurrency and a dummy hash |
 //! | [`throttle`] | the failed-login budget per email and per client address, kept in the store |
-//! | [`revocation`] | the in-memory set of revoked sessions that Verify consults |
 //! | [`store`] | the `Store` trait, its shared SQL, and the SQLite and PostgreSQL backends |
 //! | [`auth`] | the use cases (register, login, refresh, logout, verify) in domain terms |
 //! | [`grpc`] | proto <-> domain conversion, and the one mapping from errors to `tonic::Status` |
@@ -26,6 +26,7 @@
 pub mod proto;
 pub mod reason;
 pub mod token;
+pub mod verifier;
 
 #[cfg(feature = "server")]
 pub mod admin;
@@ -41,8 +42,6 @@ pub mod grpc;
 pub mod keystore;
 #[cfg(feature = "server")]
 pub mod password;
-#[cfg(feature = "server")]
-pub mod revocation;
 #[cfg(feature = "server")]
 pub mod server;
 #[cfg(feature = "server")]

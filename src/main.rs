@@ -29,6 +29,34 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Manage users' roles (operator-side, on the same database as serve).
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Give a user a role. Tokens carry it from the user's next login or refresh.
+    GrantRole {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The user's email.
+        email: String,
+        /// The role: 1 to 64 of a-z, 0-9, '-', '_', '.' and ':'.
+        role: String,
+    },
+    /// Take a role from a user. Tokens lose it from the user's next login or refresh;
+    /// access tokens issued before keep it until they expire.
+    RevokeRole {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The user's email.
+        email: String,
+        /// The role.
+        role: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -92,6 +120,18 @@ fn main() -> ExitCode {
                 ))
             },
             rotate,
+        ),
+        Command::Users {
+            command: UsersCommand::GrantRole { store, email, role },
+        } => admin(
+            || Ok((StoreConfig::from_args(store)?, email, role, true)),
+            change_role,
+        ),
+        Command::Users {
+            command: UsersCommand::RevokeRole { store, email, role },
+        } => admin(
+            || Ok((StoreConfig::from_args(store)?, email, role, false)),
+            change_role,
         ),
         Command::Keys {
             command: KeysCommand::List { store, tokens },
@@ -161,6 +201,25 @@ async fn list((store, tokens): (StoreConfig, TokenConfig)) -> Result<(), ServeEr
             rfc3339(key.created_at),
             rfc3339(key.activates_at)
         );
+    }
+    Ok(())
+}
+
+async fn change_role(
+    (store, email, role, grant): (StoreConfig, String, String, bool),
+) -> Result<(), ServeError> {
+    use tessera::admin::RoleChange;
+    match tessera::admin::change_role(&store, &email, &role, grant).await? {
+        RoleChange::Changed if grant => println!("granted {}", role.trim()),
+        RoleChange::Changed => println!("revoked {}", role.trim()),
+        RoleChange::Unchanged if grant => println!("the user has {} already", role.trim()),
+        RoleChange::Unchanged => println!("the user does not have {}", role.trim()),
+        RoleChange::NoSuchUser => {
+            return Err(ServeError::Config(tessera::config::ConfigError::new(
+                "EMAIL",
+                "no user has this email",
+            )));
+        }
     }
     Ok(())
 }

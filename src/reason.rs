@@ -3,6 +3,11 @@
 //! One enum, shared by the server's status mapping and the client-side verifier, so a
 //! client can branch on the same strings wherever a token was refused.
 
+use std::collections::HashMap;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
 /// The `ErrorInfo.domain` of every tessera error.
 pub const DOMAIN: &str = "tessera.auth";
 
@@ -29,6 +34,9 @@ pub enum Reason {
     TokenExpired,
     /// The token's session was logged out or revoked.
     TokenRevoked,
+    /// The token is valid but lacks the role the call needs (the verifier's
+    /// `require_role`).
+    PermissionDenied,
     /// A spent refresh token was presented again; its session is now revoked.
     RefreshTokenReused,
     /// The database cannot be reached right now; retry shortly.
@@ -51,6 +59,7 @@ impl Reason {
             Reason::TokenInvalid => "TOKEN_INVALID",
             Reason::TokenExpired => "TOKEN_EXPIRED",
             Reason::TokenRevoked => "TOKEN_REVOKED",
+            Reason::PermissionDenied => "PERMISSION_DENIED",
             Reason::RefreshTokenReused => "REFRESH_TOKEN_REUSED",
             Reason::Unavailable => "UNAVAILABLE",
             Reason::Internal => "INTERNAL",
@@ -62,4 +71,14 @@ impl std::fmt::Display for Reason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// The ErrorInfo detail for `reason`.
+pub fn error_info(reason: Reason) -> ErrorDetails {
+    ErrorDetails::with_error_info(reason.as_str(), DOMAIN, HashMap::new())
+}
+
+/// A status with `code`, a fixed client-safe `message` and an ErrorInfo for `reason`.
+pub fn status(code: Code, message: &str, reason: Reason) -> Status {
+    Status::with_error_details(code, message, error_info(reason))
 }

@@ -329,8 +329,13 @@ impl<S: Store> Server<S> {
         let (reporter, health) = tonic_health::server::health_reporter();
         let reflection_v1 = reflection().build_v1()?;
         let reflection_v1alpha = reflection().build_v1alpha()?;
-        let service = AuthServiceServer::new(AuthGrpc::new(auth.clone()))
-            .max_decoding_message_size(MAX_REQUEST_BYTES);
+        let (stop_streams, streams_stopping) = watch::channel(false);
+        let service = AuthServiceServer::new(AuthGrpc::new(
+            auth.clone(),
+            config.watch_heartbeat,
+            streams_stopping,
+        ))
+        .max_decoding_message_size(MAX_REQUEST_BYTES);
 
         let (stop_tasks, tasks_stopped) = watch::channel(false);
         let purge = tokio::spawn(purge_loop(
@@ -360,6 +365,8 @@ impl<S: Store> Server<S> {
             async move {
                 shutdown.await;
                 info!("shutting down");
+                // Revocation streams never end by themselves: end them so the drain can.
+                stop_streams.send_replace(true);
                 // The probe stops first, so it cannot report SERVING again.
                 let _ = stop_health.send(true);
                 let _ = health_probe.await;

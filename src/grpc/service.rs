@@ -2,24 +2,117 @@
 //! [`Auth`]. No SQL here and no security decision.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
-use tracing::instrument;
+use tracing::{debug, instrument};
 
-use crate::auth::{Auth, ClientInfo, IssuedTokens, unix_now};
+use crate::auth::{Auth, ClientInfo, IssuedTokens, Revocation, unix_now};
 use crate::proto::{self, auth_service_server::AuthService};
 use crate::store::{Store, UserRow};
 use crate::token::AccessClaims;
 
+/// At most this many sessions go in one snapshot event, keeping each message far
+/// below gRPC's default 4 MiB limit.
+const SNAPSHOT_CHUNK: usize = 1000;
+
 /// The gRPC service over the use cases.
 pub struct AuthGrpc<S: Store> {
     auth: Arc<Auth<S>>,
+    heartbeat: Duration,
+    stopping: watch::Receiver<bool>,
 }
 
 impl<S: Store> AuthGrpc<S> {
-    /// Serves `auth`.
-    pub fn new(auth: Arc<Auth<S>>) -> Self {
-        Self { auth }
+    /// Serves `auth`. WatchRevocations streams send a heartbeat every `heartbeat`,
+    /// and end when `stopping` turns true, so they never hold up a shutdown.
+    pub fn new(auth: Arc<Auth<S>>, heartbeat: Duration, stopping: watch::Receiver<bool>) -> Self {
+        Self {
+            auth,
+            heartbeat,
+            stopping,
+        }
+    }
+}
+
+fn duration(d: Duration) -> prost_types::Duration {
+    prost_types::Duration {
+        seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        nanos: i32::try_from(d.subsec_nanos()).unwrap_or(0),
+    }
+}
+
+/// Feeds one WatchRevocations stream: the snapshot, then each revocation and the
+/// heartbeats, until the client goes away or the server stops.
+async fn stream_revocations<S: Store>(
+    auth: Arc<Auth<S>>,
+    snapshot: Vec<Revocation>,
+    mut revocations: broadcast::Receiver<Revocation>,
+    heartbeat: Duration,
+    mut stopping: watch::Receiver<bool>,
+    tx: mpsc::Sender<Result<proto::RevocationEvent, Status>>,
+) {
+    let event = |sessions: &[Revocation], snapshot: bool| proto::RevocationEvent {
+        sessions: sessions
+            .iter()
+            .map(|r| proto::RevokedSession {
+                session_id: r.session_id.clone(),
+                forget_after: Some(timestamp(r.forget_after)),
+            })
+            .collect(),
+        snapshot,
+        sent_at: Some(timestamp(unix_now())),
+        heartbeat_interval: Some(duration(heartbeat)),
+    };
+    let send_snapshot = |sessions: Vec<Revocation>| {
+        let tx = tx.clone();
+        async move {
+            // An empty snapshot still sends one event: the client learns it is
+            // connected, and the heartbeat interval.
+            let chunks: Vec<&[Revocation]> = if sessions.is_empty() {
+                vec![&[]]
+            } else {
+                sessions.chunks(SNAPSHOT_CHUNK).collect()
+            };
+            for chunk in chunks {
+                if tx.send(Ok(event(chunk, true))).await.is_err() {
+                    return false;
+                }
+            }
+            true
+        }
+    };
+    if !send_snapshot(snapshot).await {
+        return;
+    }
+    let start = tokio::time::Instant::now() + heartbeat;
+    let mut ticker = tokio::time::interval_at(start, heartbeat);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let next = tokio::select! {
+            received = revocations.recv() => match received {
+                Ok(revocation) => event(&[revocation], false),
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    // Fell behind: send the whole set again rather than lose any.
+                    debug!(missed, "revocation stream lagged; resending the set");
+                    let (snapshot, receiver) = auth.watch_revocations();
+                    revocations = receiver;
+                    if !send_snapshot(snapshot).await {
+                        return;
+                    }
+                    continue;
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            _ = ticker.tick() => event(&[], false),
+            _ = stopping.changed() => return,
+            () = tx.closed() => return,
+        };
+        if tx.send(Ok(next)).await.is_err() {
+            return;
+        }
     }
 }
 
@@ -76,6 +169,8 @@ fn client<T>(request: &Request<T>) -> ClientInfo {
 
 #[tonic::async_trait]
 impl<S: Store> AuthService for AuthGrpc<S> {
+    type WatchRevocationsStream = ReceiverStream<Result<proto::RevocationEvent, Status>>;
+
     #[instrument(skip_all, fields(rpc = "Register"))]
     async fn register(
         &self,
@@ -158,5 +253,24 @@ impl<S: Store> AuthService for AuthGrpc<S> {
         Ok(Response::new(proto::GetJwksResponse {
             keys: self.auth.jwks(unix_now()),
         }))
+    }
+
+    #[instrument(skip_all, fields(rpc = "WatchRevocations"))]
+    async fn watch_revocations(
+        &self,
+        _request: Request<proto::WatchRevocationsRequest>,
+    ) -> Result<Response<Self::WatchRevocationsStream>, Status> {
+        let (snapshot, revocations) = self.auth.watch_revocations();
+        debug!(sessions = snapshot.len(), "revocation stream opened");
+        let (tx, rx) = mpsc::channel(16);
+        tokio::spawn(stream_revocations(
+            self.auth.clone(),
+            snapshot,
+            revocations,
+            self.heartbeat,
+            self.stopping.clone(),
+            tx,
+        ));
+        Ok(Response::new(ReceiverStream::new(rx)))
     }
 }

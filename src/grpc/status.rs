@@ -6,27 +6,17 @@
 //! for RATE_LIMITED, OVERLOADED and UNAVAILABLE. Messages are fixed and client-safe; internal
 //! failures are logged here, once, with their source chain.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use tonic::{Code, Status};
-use tonic_types::{ErrorDetails, StatusExt};
+use tonic_types::StatusExt;
 
 use crate::auth::AuthError;
-use crate::reason::{DOMAIN, Reason};
+use crate::reason::{Reason, error_info as info, status};
 use crate::store::StoreError;
 
 /// How long a client should wait when hashing is saturated or the database is away.
 const RETRY_SHORTLY: Duration = Duration::from_secs(1);
-
-/// Builds a status with an ErrorInfo for `reason`.
-pub fn status(code: Code, message: &str, reason: Reason) -> Status {
-    Status::with_error_details(code, message, info(reason))
-}
-
-fn info(reason: Reason) -> ErrorDetails {
-    ErrorDetails::with_error_info(reason.as_str(), DOMAIN, HashMap::new())
-}
 
 fn with_violation(
     code: Code,

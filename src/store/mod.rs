@@ -197,6 +197,18 @@ pub trait Store: Clone + Send + Sync + 'static {
         id: UserId,
     ) -> impl Future<Output = Result<Option<UserRow>, StoreError>> + Send;
 
+    /// Sets a user's roles to `roles` if they are still `expected`: a conditional
+    /// update, so of two concurrent changes one wins and the other sees `false`,
+    /// reads again and retries. Tokens carry the new roles from the next login or
+    /// refresh.
+    fn replace_roles(
+        &self,
+        id: UserId,
+        expected: &[String],
+        roles: &[String],
+        now: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// Inserts a session and its first refresh token, in one transaction.
     fn create_session(
         &self,

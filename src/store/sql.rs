@@ -85,6 +85,26 @@ macro_rules! sql_store {
         .await
     }
 
+    async fn replace_roles(
+        &self,
+        id: UserId,
+        expected: &[String],
+        roles: &[String],
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE users SET roles = $1, updated_at = $2 WHERE id = $3 AND roles = $4",
+        )
+        .bind(join_roles(roles))
+        .bind(now)
+        .bind(id.to_string())
+        .bind(join_roles(expected))
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn create_session(&self, s: &NewSession) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         sqlx::query(

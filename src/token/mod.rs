@@ -1,6 +1,8 @@
 //! Access tokens and refresh tokens.
 //!
 //! - [`claims`]: what an access token says.
+//! - [`revoked`]: the in-memory set of revoked sessions, shared by the Verify RPC and
+//!   the live verifier.
 //! - [`verify`]: the one verification path, shared by the Verify RPC and the
 //!   client-side verifier; compiles under the `verifier` feature.
 //! - `keys`, `ring`, `seal`, `issue`, `refresh` (server only): a signing key and its
@@ -8,6 +10,7 @@
 //!   the master key, issuing access tokens, opaque refresh tokens.
 
 pub mod claims;
+pub mod revoked;
 pub mod verify;
 
 #[cfg(feature = "server")]
@@ -22,6 +25,7 @@ pub mod ring;
 pub mod seal;
 
 pub use claims::AccessClaims;
+pub use revoked::RevokedSessions;
 pub use verify::{KeySet, TokenVerifier, VerifyError};
 
 /// Fills `buf` from the operating system's CSPRNG (through aws-lc-rs, the crate's
@@ -40,4 +44,11 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
     let mut out = [0u8; 32];
     out.copy_from_slice(digest.as_ref());
     out
+}
+
+/// Seconds since the Unix epoch, from the system clock.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }

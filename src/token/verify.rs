@@ -16,6 +16,7 @@ use std::sync::Arc;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, errors::ErrorKind};
 
 use super::AccessClaims;
+use super::revoked::RevokedSessions;
 
 /// Why a token was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -32,6 +33,11 @@ pub enum VerifyError {
     /// The token's session was logged out or revoked.
     #[error("token revoked")]
     Revoked,
+    /// The verifier cannot vouch for the token right now: it has no keys yet, or (in
+    /// fail-closed live mode) it lost the revocation stream for too long, or (remote
+    /// mode) tessera could not be asked.
+    #[error("verification unavailable")]
+    Unavailable,
 }
 
 /// The public keys that may have signed a live token, by `kid`.
@@ -120,6 +126,21 @@ impl TokenVerifier {
             .is_some_and(|nbf| nbf > now.saturating_add(self.leeway_secs))
         {
             return Err(VerifyError::Invalid);
+        }
+        Ok(claims)
+    }
+
+    /// Verifies `token` at `now` and refuses it if its session is in `revoked`: the
+    /// whole check, as tessera's Verify RPC and the live verifier both run it.
+    pub fn verify_unrevoked(
+        &self,
+        token: &str,
+        now: i64,
+        revoked: &RevokedSessions,
+    ) -> Result<AccessClaims, VerifyError> {
+        let claims = self.verify(token, now)?;
+        if revoked.contains(&claims.sid) {
+            return Err(VerifyError::Revoked);
         }
         Ok(claims)
     }
