@@ -21,6 +21,7 @@ const REDACTED: &[&str] = &[
 fn main() -> io::Result<()> {
     let proto = "proto/tessera/auth/v1/auth.proto";
     println!("cargo:rerun-if-changed=proto");
+    println!("cargo:rerun-if-changed=examples/orders/orders.proto");
 
     let fds = protox::compile([proto], ["proto"]).map_err(io::Error::other)?;
     let out = PathBuf::from(env::var("OUT_DIR").map_err(io::Error::other)?);
@@ -28,5 +29,13 @@ fn main() -> io::Result<()> {
 
     tonic_prost_build::configure()
         .skip_debug(REDACTED.iter().map(|m| format!(".{m}")))
-        .compile_fds(fds)
+        .compile_fds(fds)?;
+
+    // The example service of examples/orders (also served in the integration tests).
+    let orders =
+        protox::compile(["orders.proto"], ["examples/orders"]).map_err(io::Error::other)?;
+    fs::write(out.join("orders_descriptor.bin"), orders.encode_to_vec())?;
+    tonic_prost_build::configure()
+        .build_client(true)
+        .compile_fds(orders)
 }

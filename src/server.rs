@@ -29,7 +29,7 @@ use tracing::{debug, info, warn};
 
 use crate::auth::{Auth, Policy, unix_now};
 use crate::config::{Config, ConfigError, DatabaseKind, MasterKeySource, StoreConfig};
-use crate::grpc::AuthGrpc;
+use crate::grpc::{AuthGrpc, Counters};
 use crate::keystore::{KeysError, Keystore};
 use crate::password::Hasher;
 use crate::proto::{self, auth_service_server::AuthServiceServer};
@@ -84,6 +84,7 @@ pub struct Server<S: Store> {
     auth: Arc<Auth<S>>,
     listener: TcpListener,
     config: Config,
+    counters: Arc<Counters>,
 }
 
 /// An opened store of the kind the database URL names: the one place that picks
@@ -240,6 +241,14 @@ impl Prepared {
         }
     }
 
+    /// What the server has served so far; live while it runs.
+    pub fn counters(&self) -> Arc<Counters> {
+        match self {
+            Prepared::Sqlite(server) => server.counters(),
+            Prepared::Postgres(server) => server.counters(),
+        }
+    }
+
     /// Serves until `shutdown` resolves, then drains and closes.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
         match self {
@@ -308,7 +317,13 @@ impl<S: Store> Server<S> {
             auth,
             listener,
             config,
+            counters: Arc::default(),
         })
+    }
+
+    /// What the server has served so far; live while it runs.
+    pub fn counters(&self) -> Arc<Counters> {
+        self.counters.clone()
     }
 
     /// The address actually bound (useful with port 0).
@@ -322,6 +337,7 @@ impl<S: Store> Server<S> {
             auth,
             listener,
             config,
+            counters,
         } = self;
         let addr = listener
             .local_addr()
@@ -334,6 +350,7 @@ impl<S: Store> Server<S> {
             auth.clone(),
             config.watch_heartbeat,
             streams_stopping,
+            counters,
         ))
         .max_decoding_message_size(MAX_REQUEST_BYTES);
 

@@ -4,4 +4,4 @@
 pub mod service;
 pub mod status;
 
-pub use service::AuthGrpc;
+pub use service::{AuthGrpc, Counters};

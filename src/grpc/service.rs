@@ -2,6 +2,7 @@
 //! [`Auth`]. No SQL here and no security decision.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{broadcast, mpsc, watch};
@@ -18,21 +19,41 @@ use crate::token::AccessClaims;
 /// below gRPC's default 4 MiB limit.
 const SNAPSHOT_CHUNK: usize = 1000;
 
+/// Counts of what this instance served, for monitoring.
+#[derive(Debug, Default)]
+pub struct Counters {
+    get_jwks: AtomicU64,
+}
+
+impl Counters {
+    /// How many GetJwks calls were answered: what verifiers cost this instance.
+    pub fn get_jwks(&self) -> u64 {
+        self.get_jwks.load(Ordering::Relaxed)
+    }
+}
+
 /// The gRPC service over the use cases.
 pub struct AuthGrpc<S: Store> {
     auth: Arc<Auth<S>>,
     heartbeat: Duration,
     stopping: watch::Receiver<bool>,
+    counters: Arc<Counters>,
 }
 
 impl<S: Store> AuthGrpc<S> {
     /// Serves `auth`. WatchRevocations streams send a heartbeat every `heartbeat`,
     /// and end when `stopping` turns true, so they never hold up a shutdown.
-    pub fn new(auth: Arc<Auth<S>>, heartbeat: Duration, stopping: watch::Receiver<bool>) -> Self {
+    pub fn new(
+        auth: Arc<Auth<S>>,
+        heartbeat: Duration,
+        stopping: watch::Receiver<bool>,
+        counters: Arc<Counters>,
+    ) -> Self {
         Self {
             auth,
             heartbeat,
             stopping,
+            counters,
         }
     }
 }
@@ -250,6 +271,7 @@ impl<S: Store> AuthService for AuthGrpc<S> {
         &self,
         _request: Request<proto::GetJwksRequest>,
     ) -> Result<Response<proto::GetJwksResponse>, Status> {
+        self.counters.get_jwks.fetch_add(1, Ordering::Relaxed);
         Ok(Response::new(proto::GetJwksResponse {
             keys: self.auth.jwks(unix_now()),
         }))

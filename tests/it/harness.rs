@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 use tessera::config::{Config, MasterKeySource};
+use tessera::grpc::Counters;
 use tessera::proto::auth_service_client::AuthServiceClient;
 use tessera::proto::{
     Claims, GetJwksRequest, Jwk, LoginRequest, LoginResponse, LogoutRequest, RefreshRequest,
@@ -62,6 +63,8 @@ pub struct TestServer {
     pub client: Client,
     pub data_dir: TempDir,
     pub config: Config,
+    /// What the server has served (GetJwks calls).
+    pub counters: Arc<Counters>,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<Result<(), ServeError>>>,
     /// The PostgreSQL database the server uses, dropped after the last server on it.
@@ -130,6 +133,7 @@ async fn start(
         .await
         .expect("server starts");
     let addr = server.local_addr().unwrap();
+    let counters = server.counters();
     let (tx, rx) = oneshot::channel::<()>();
     let handle = tokio::spawn(server.run(async {
         let _ = rx.await;
@@ -143,6 +147,7 @@ async fn start(
         client,
         data_dir,
         config,
+        counters,
         shutdown: Some(tx),
         handle: Some(handle),
         database,
@@ -177,13 +182,27 @@ impl TestServer {
         }
     }
 
-    /// Stops the server and starts it again on the same data folder, database and
-    /// settings (on a new port).
-    pub async fn restart(mut self) -> TestServer {
+    /// Stops the server and starts it again on the same data folder, database,
+    /// settings and address, so clients connected to it reconnect by themselves.
+    pub async fn restart(self) -> TestServer {
+        self.restart_after(|| async {}).await
+    }
+
+    /// As [`TestServer::restart`], running `between` while the server is down.
+    pub async fn restart_after<F, Fut>(mut self, between: F) -> TestServer
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
         self.halt().await;
+        between().await;
         let dir = tempfile::tempdir().unwrap();
         let data_dir = std::mem::replace(&mut self.data_dir, dir);
-        start(self.config.clone(), data_dir, self.database.clone()).await
+        let mut config = self.config.clone();
+        config.listen = self.addr;
+        let mut restarted = start(config, data_dir, self.database.clone()).await;
+        restarted.config.listen = self.config.listen;
+        restarted
     }
 
     /// A second instance on the same database and master key, with its own data

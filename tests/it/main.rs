@@ -5,6 +5,7 @@ mod harness;
 mod pg;
 
 mod binary;
+mod guard;
 mod jwks;
 mod login;
 mod logout;
