@@ -475,3 +475,55 @@ fn a_master_key_that_does_not_open_the_stored_keys_exits_2_naming_it() {
     assert!(errors[0].contains("invalid TESSERA_MASTER_KEY"), "{stderr}");
     assert!(!stderr.contains(&other), "{stderr}");
 }
+
+#[tokio::test]
+async fn users_grant_role_and_revoke_role_change_the_roles_of_the_next_tokens() {
+    let server = crate::harness::spawn(crate::harness::Backend::Sqlite).await;
+    let address = crate::harness::email("roles");
+    server.register(&address).await;
+    let data = server.data_dir.path().to_owned();
+    let users = move |args: Vec<String>| {
+        let data = data.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                run(&data, &args, &[])
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let cmd = |verb: &str, email: &str, role: &str| {
+        vec!["users".to_string(), verb.into(), email.into(), role.into()]
+    };
+    let roles = || async {
+        let login = server
+            .login(&address, crate::harness::PASSWORD)
+            .await
+            .unwrap();
+        login.user.unwrap().roles
+    };
+
+    let (code, stdout, stderr) = users(cmd("grant-role", &address, "admin")).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("granted admin"), "{stdout}");
+    assert_eq!(roles().await, vec!["user", "admin"]);
+    let (code, stdout, _) = users(cmd("grant-role", &address, "admin")).await;
+    assert_eq!(code, Some(0));
+    assert!(stdout.contains("already"), "{stdout}");
+
+    let (code, _, stderr) = users(cmd("grant-role", &address, "Admin,root")).await;
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("ROLE") && !stderr.contains("root"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = users(cmd("grant-role", "nobody@example.com", "admin")).await;
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("EMAIL"), "{stderr}");
+
+    let (code, stdout, stderr) = users(cmd("revoke-role", &address, "admin")).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("revoked admin"), "{stdout}");
+    assert_eq!(roles().await, vec!["user"]);
+}

@@ -15,3 +15,4 @@ mod register;
 mod server;
 mod store;
 mod verify;
+mod watch;
