@@ -132,14 +132,19 @@ fn bench(c: &mut Criterion) {
                 .expect("valid")
         })
     });
-    for (name, verifier) in [("interceptor, local mode", &f.local), ("interceptor, live mode", &f.live)] {
+    for (name, verifier) in [
+        ("interceptor, local mode", &f.local),
+        ("interceptor, live mode", &f.live),
+    ] {
         let mut interceptor = verifier.interceptor();
         let header: tonic::metadata::MetadataValue<_> =
             format!("Bearer {}", f.token).parse().expect("ascii");
         group.bench_function(name, |b| {
             b.iter(|| {
                 let mut request = tonic::Request::new(());
-                request.metadata_mut().insert("authorization", header.clone());
+                request
+                    .metadata_mut()
+                    .insert("authorization", header.clone());
                 interceptor.call(request).expect("verified")
             })
         });
