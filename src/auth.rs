@@ -144,6 +144,8 @@ pub struct Revocation {
 pub struct Policy {
     pub refresh_ttl: Duration,
     pub verify_leeway: Duration,
+    /// How many verified access tokens Verify remembers (0: none).
+    pub verify_cache: usize,
     pub login_attempts_per_minute: u32,
     pub login_attempts_per_address_per_minute: u32,
 }
@@ -156,6 +158,7 @@ pub struct Auth<S: Store> {
     keystore: Keystore<S>,
     ring: RwLock<Arc<KeyRing>>,
     verify_leeway_secs: u64,
+    verify_cache: usize,
     revoked: Arc<RevokedSessions>,
     /// Every revocation the set learns, for WatchRevocations streams.
     revocations: broadcast::Sender<Revocation>,
@@ -181,8 +184,9 @@ impl<S: Store> Auth<S> {
         now: i64,
     ) -> Result<Self, KeysError> {
         let leeway = policy.verify_leeway.as_secs();
+        let cache = policy.verify_cache;
         let ring = keystore
-            .load(None, now, |set| verifier_for(&issuer, leeway, set))
+            .load(None, now, |set| verifier_for(&issuer, leeway, cache, set))
             .await?;
         let revocation_memory_secs = issuer.ttl_secs().saturating_add(secs(policy.verify_leeway));
         Ok(Self {
@@ -192,6 +196,7 @@ impl<S: Store> Auth<S> {
             keystore,
             ring: RwLock::new(Arc::new(ring)),
             verify_leeway_secs: leeway,
+            verify_cache: cache,
             revoked: Arc::new(RevokedSessions::new()),
             revocations: broadcast::channel(REVOCATION_BACKLOG).0,
             by_email: Budget::new("email", policy.login_attempts_per_minute),
@@ -211,14 +216,16 @@ impl<S: Store> Auth<S> {
     }
 
     /// Reads the signing keys again (new keys are opened, known ones reused) and
-    /// swaps the ring in; returns whether the set of kids changed.
+    /// swaps the ring in; returns whether the set of kids changed. The cache of
+    /// verified tokens carries over only if the published keys are the same.
     pub async fn reload_keys(&self, now: i64) -> Result<bool, KeysError> {
         let current = self.ring();
         let leeway = self.verify_leeway_secs;
         let ring = self
             .keystore
             .load(Some(&current), now, |set| {
-                verifier_for(&self.issuer, leeway, set)
+                verifier_for(&self.issuer, leeway, self.verify_cache, set)
+                    .keeping_cache_of(current.verifier())
             })
             .await?;
         let before: Vec<&str> = current.states(now).map(|(k, _)| k.key.kid()).collect();
@@ -698,9 +705,15 @@ impl<S: Store> Auth<S> {
     }
 }
 
-/// A verifier for the tokens `issuer` issues, over `keys`.
-fn verifier_for(issuer: &TokenIssuer, leeway_secs: u64, keys: KeySet) -> TokenVerifier {
-    TokenVerifier::new(keys, issuer.issuer(), issuer.audience(), leeway_secs)
+/// A verifier for the tokens `issuer` issues, over `keys`, remembering up to `cache`
+/// verified tokens.
+fn verifier_for(
+    issuer: &TokenIssuer,
+    leeway_secs: u64,
+    cache: usize,
+    keys: KeySet,
+) -> TokenVerifier {
+    TokenVerifier::new(keys, issuer.issuer(), issuer.audience(), leeway_secs).with_cache(cache)
 }
 
 pub use crate::token::unix_now;

@@ -29,6 +29,7 @@ pub mod defaults {
     pub const LOGIN_ATTEMPTS_PER_ADDRESS_PER_MINUTE: &str = "50";
     pub const LOG_FORMAT: &str = "text";
     pub const VERIFY_LEEWAY: &str = "30s";
+    pub const VERIFY_CACHE: &str = "10000";
     pub const HASH_QUEUE: &str = "64";
     pub const SHUTDOWN_GRACE: &str = "10s";
     pub const PURGE_INTERVAL: &str = "10m";
@@ -115,6 +116,10 @@ pub struct ServeArgs {
     /// Log format: `text` or `json` (level from RUST_LOG).
     #[arg(long, env = "TESSERA_LOG_FORMAT", default_value = defaults::LOG_FORMAT)]
     pub log_format: String,
+    /// How many verified access tokens Verify remembers, so a token seen again skips
+    /// the signature check (expiry and revocation are still checked); 0 turns it off.
+    #[arg(long, env = "TESSERA_VERIFY_CACHE", default_value = defaults::VERIFY_CACHE)]
+    pub verify_cache: String,
     /// How many bcrypt operations run at once (default: the number of cores).
     #[arg(long, env = "TESSERA_HASH_CONCURRENCY")]
     pub hash_concurrency: Option<String>,
@@ -369,6 +374,7 @@ pub struct Config {
     pub login_attempts_per_address_per_minute: u32,
     pub log_format: LogFormat,
     pub verify_leeway: Duration,
+    pub verify_cache: usize,
     pub hash_concurrency: usize,
     pub hash_queue: usize,
     pub shutdown_grace: Duration,
@@ -473,6 +479,7 @@ impl Config {
             )?,
             log_format,
             verify_leeway: tokens.verify_leeway,
+            verify_cache: number("TESSERA_VERIFY_CACHE", &args.verify_cache, 0, 10_000_000)?,
             hash_concurrency,
             hash_queue: number("TESSERA_HASH_QUEUE", &args.hash_queue, 0, 1_000_000)?,
             shutdown_grace: duration(
@@ -535,6 +542,7 @@ impl Config {
             login_attempts_per_address_per_minute: defaults::LOGIN_ATTEMPTS_PER_ADDRESS_PER_MINUTE
                 .into(),
             log_format: defaults::LOG_FORMAT.into(),
+            verify_cache: defaults::VERIFY_CACHE.into(),
             hash_concurrency: None,
             hash_queue: defaults::HASH_QUEUE.into(),
             shutdown_grace: defaults::SHUTDOWN_GRACE.into(),

@@ -19,6 +19,7 @@
 //! | [`grpc`] | proto <-> domain conversion, and the one mapping from errors to `tonic::Status` |
 //! | [`keystore`] | signing keys in the store: sealed, rotated, loaded into the key ring |
 //! | [`server`] | open everything, bind, serve until a shutdown future resolves; the background sync, health and purge tasks |
+//! | [`load`] | `tessera bench`: the load generator and the machine's floors it is compared against |
 //! | [`admin`] | the operator's subcommands: `migrate`, `keys rotate`, `keys list` |
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
@@ -40,6 +41,8 @@ pub mod domain;
 pub mod grpc;
 #[cfg(feature = "server")]
 pub mod keystore;
+#[cfg(feature = "server")]
+pub mod load;
 #[cfg(feature = "server")]
 pub mod password;
 #[cfg(feature = "server")]

@@ -29,6 +29,9 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Load a running tessera and report requests/s and latency percentiles
+    /// (see docs/PERFORMANCE.md).
+    Bench(Box<tessera::load::BenchArgs>),
     /// Manage users' roles (operator-side, on the same database as serve).
     Users {
         #[command(subcommand)]
@@ -95,6 +98,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve(*args),
+        Command::Bench(args) => bench(&args),
         Command::Migrate(store) => admin(|| StoreConfig::from_args(store), migrate),
         Command::Keys {
             command:
@@ -238,6 +242,60 @@ fn exit_code(result: Result<(), ServeError>) -> ExitCode {
         }
         Err(e) => {
             eprintln!("tessera: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn bench(args: &tessera::load::BenchArgs) -> ExitCode {
+    if args.calibrate {
+        return match tessera::load::calibrate(args.cost, 5) {
+            Ok(c) if args.json => print_json(&c),
+            Ok(c) => {
+                print!("{}", c.to_text());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("tessera bench: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let plan = match args.plan() {
+        Ok(plan) => plan,
+        Err(e) => {
+            eprintln!("tessera bench: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tessera bench: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(tessera::load::run(&plan)) {
+        Ok(report) if args.json => print_json(&report),
+        Ok(report) => {
+            print!("{}", report.to_text());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("tessera bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_json(value: &impl serde::Serialize) -> ExitCode {
+    match serde_json::to_string(value) {
+        Ok(json) => {
+            println!("{json}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("tessera bench: {e}");
             ExitCode::FAILURE
         }
     }

@@ -297,6 +297,7 @@ impl<S: Store> Server<S> {
         let policy = Policy {
             refresh_ttl: config.refresh_ttl,
             verify_leeway: config.verify_leeway,
+            verify_cache: config.verify_cache,
             login_attempts_per_minute: config.login_attempts_per_minute,
             login_attempts_per_address_per_minute: config.login_attempts_per_address_per_minute,
         };

@@ -1,6 +1,7 @@
 //! Access tokens and refresh tokens.
 //!
 //! - [`claims`]: what an access token says.
+//! - [`cache`]: the bounded cache of tokens that verified, keyed by their SHA-256.
 //! - [`revoked`]: the in-memory set of revoked sessions, shared by the Verify RPC and
 //!   the live verifier.
 //! - [`verify`]: the one verification path, shared by the Verify RPC and the
@@ -9,6 +10,7 @@
 //!   JWK, the ring of keys and their states over time, sealing private keys under
 //!   the master key, issuing access tokens, opaque refresh tokens.
 
+pub mod cache;
 pub mod claims;
 pub mod revoked;
 pub mod verify;

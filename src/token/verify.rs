@@ -9,6 +9,10 @@
 //!
 //! Whether the token's session was revoked is not a property of the token; the caller
 //! checks it against its own revocation set and answers [`VerifyError::Revoked`].
+//!
+//! A token that passed is remembered in a bounded [`VerifiedCache`], so its next
+//! sight skips the signature check; expiry and revocation are still checked on every
+//! call (see [`super::cache`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,6 +20,7 @@ use std::sync::Arc;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, errors::ErrorKind};
 
 use super::AccessClaims;
+use super::cache::{DEFAULT_ENTRIES, VerifiedCache};
 use super::revoked::RevokedSessions;
 
 /// Why a token was refused.
@@ -73,6 +78,12 @@ impl KeySet {
     pub fn get(&self, kid: &str) -> Option<&DecodingKey> {
         self.keys.get(kid)
     }
+
+    /// Whether both sets publish the same kids. tessera's kids are RFC 7638
+    /// thumbprints of the public key, so the same kids mean the same keys.
+    fn same_kids(&self, other: &KeySet) -> bool {
+        self.keys.len() == other.keys.len() && self.keys.keys().all(|k| other.keys.contains_key(k))
+    }
 }
 
 /// Verifies access tokens against a key set, an issuer and an audience.
@@ -80,12 +91,16 @@ impl KeySet {
 pub struct TokenVerifier {
     keys: Arc<KeySet>,
     validation: Arc<Validation>,
+    issuer: Arc<str>,
+    audience: Arc<str>,
     leeway_secs: i64,
+    cache: Arc<VerifiedCache>,
 }
 
 impl TokenVerifier {
     /// A verifier that accepts tokens from `issuer` for `audience`, with `leeway_secs`
-    /// of clock skew on `exp` and `nbf`.
+    /// of clock skew on `exp` and `nbf`, remembering up to [`DEFAULT_ENTRIES`] verified
+    /// tokens.
     pub fn new(keys: KeySet, issuer: &str, audience: &str, leeway_secs: u64) -> Self {
         // Pinned to RS256: the header's `alg` is checked against this list, never trusted.
         let mut validation = Validation::new(Algorithm::RS256);
@@ -99,12 +114,62 @@ impl TokenVerifier {
         Self {
             keys: Arc::new(keys),
             validation: Arc::new(validation),
+            issuer: issuer.into(),
+            audience: audience.into(),
             leeway_secs: i64::try_from(leeway_secs).unwrap_or(i64::MAX),
+            cache: Arc::new(VerifiedCache::new(DEFAULT_ENTRIES)),
         }
     }
 
-    /// Verifies `token` at time `now` (seconds since the Unix epoch).
+    /// This verifier remembering up to `entries` verified tokens (0: none, so every
+    /// call checks the signature). Starts empty.
+    pub fn with_cache(mut self, entries: usize) -> Self {
+        self.cache = Arc::new(VerifiedCache::new(entries));
+        self
+    }
+
+    /// This verifier taking over `previous`'s cache, if both trust the same keys,
+    /// issuer, audience and leeway: a reload that changed nothing keeps what was
+    /// verified. With any difference it keeps its own empty cache.
+    pub fn keeping_cache_of(mut self, previous: &TokenVerifier) -> Self {
+        if self.keys.same_kids(&previous.keys)
+            && self.issuer == previous.issuer
+            && self.audience == previous.audience
+            && self.leeway_secs == previous.leeway_secs
+            && self.cache.capacity() == previous.cache.capacity()
+        {
+            self.cache = previous.cache.clone();
+        }
+        self
+    }
+
+    /// How many verified tokens are remembered.
+    pub fn cached(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// Verifies `token` at time `now` (seconds since the Unix epoch): from the cache
+    /// when these exact bytes verified before, else by the full check.
     pub fn verify(&self, token: &str, now: i64) -> Result<AccessClaims, VerifyError> {
+        if !self.cache.enabled() {
+            let claims = self.verify_signed(token)?;
+            self.check_times(&claims, now)?;
+            return Ok(claims);
+        }
+        let key = super::sha256(token.as_bytes());
+        if let Some(claims) = self.cache.get(&key, now) {
+            self.check_times(&claims, now)?;
+            return Ok(claims);
+        }
+        let claims = self.verify_signed(token)?;
+        self.check_times(&claims, now)?;
+        let valid_until = claims.exp.saturating_add(self.leeway_secs);
+        self.cache.insert(key, claims.clone(), valid_until, now);
+        Ok(claims)
+    }
+
+    /// The header, the signature, and the claims other than time.
+    fn verify_signed(&self, token: &str) -> Result<AccessClaims, VerifyError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Invalid)?;
         if header.alg != Algorithm::RS256 {
             return Err(VerifyError::Invalid);
@@ -117,7 +182,11 @@ impl TokenVerifier {
                 _ => VerifyError::Invalid,
             },
         )?;
-        let claims = data.claims;
+        Ok(data.claims)
+    }
+
+    /// `exp` and `nbf` against `now`, with the leeway.
+    fn check_times(&self, claims: &AccessClaims, now: i64) -> Result<(), VerifyError> {
         if claims.exp.saturating_add(self.leeway_secs) < now {
             return Err(VerifyError::Expired);
         }
@@ -127,7 +196,7 @@ impl TokenVerifier {
         {
             return Err(VerifyError::Invalid);
         }
-        Ok(claims)
+        Ok(())
     }
 
     /// Verifies `token` at `now` and refuses it if its session is in `revoked`: the
@@ -143,5 +212,104 @@ impl TokenVerifier {
             return Err(VerifyError::Revoked);
         }
         Ok(claims)
+    }
+}
+
+#[cfg(all(test, feature = "server"))]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::token::issue::{Subject, TokenIssuer};
+    use crate::token::keys::SigningKey;
+
+    const NOW: i64 = 1_000_000;
+
+    fn key() -> SigningKey {
+        SigningKey::generate().expect("a key").0
+    }
+
+    fn verifier_over(key: &SigningKey) -> TokenVerifier {
+        let mut set = KeySet::new();
+        key.add_to(&mut set);
+        TokenVerifier::new(set, "tessera", "tessera", 30)
+    }
+
+    fn token(key: &SigningKey, sid: &str) -> String {
+        let issuer = TokenIssuer::new("tessera".into(), "tessera".into(), Duration::from_secs(60));
+        let roles = ["user".to_owned()];
+        let subject = Subject {
+            user_id: "u",
+            session_id: sid,
+            email: "a@example.com",
+            roles: &roles,
+        };
+        issuer.issue(key, &subject, NOW).expect("signed").0
+    }
+
+    #[test]
+    fn a_cached_token_still_expires_and_is_still_revoked() {
+        let key = key();
+        let verifier = verifier_over(&key);
+        let token = token(&key, "s1");
+        assert!(verifier.verify(&token, NOW).is_ok());
+        assert_eq!(verifier.cached(), 1);
+        // exp is NOW + 60, leeway 30.
+        assert!(verifier.verify(&token, NOW + 90).is_ok());
+        assert_eq!(verifier.verify(&token, NOW + 91), Err(VerifyError::Expired));
+
+        let revoked = RevokedSessions::new();
+        assert!(verifier.verify_unrevoked(&token, NOW, &revoked).is_ok());
+        revoked.insert("s1", NOW + 100);
+        assert_eq!(
+            verifier.verify_unrevoked(&token, NOW, &revoked),
+            Err(VerifyError::Revoked)
+        );
+    }
+
+    #[test]
+    fn only_the_exact_bytes_hit_and_failures_are_not_remembered() {
+        let key = key();
+        let verifier = verifier_over(&key);
+        let token = token(&key, "s1");
+        assert!(verifier.verify(&token, NOW).is_ok());
+        let (rest, signature) = token.rsplit_once('.').expect("a JWT");
+        let flipped = if signature.starts_with('A') { "B" } else { "A" };
+        let forged = format!("{rest}.{flipped}{}", &signature[1..]);
+        assert_eq!(verifier.verify(&forged, NOW), Err(VerifyError::Invalid));
+        assert_eq!(verifier.verify(&forged, NOW), Err(VerifyError::Invalid));
+        assert_eq!(verifier.cached(), 1);
+    }
+
+    #[test]
+    fn the_cache_carries_over_only_to_a_verifier_of_the_same_keys() {
+        let (a, b) = (key(), key());
+        let old = verifier_over(&a);
+        let token = token(&a, "s1");
+        assert!(old.verify(&token, NOW).is_ok());
+
+        let same = verifier_over(&a).keeping_cache_of(&old);
+        assert_eq!(same.cached(), 1);
+
+        // Key a withdrawn: its tokens must fail, not hit the cache of the old set.
+        let other = verifier_over(&b).keeping_cache_of(&old);
+        assert_eq!(other.cached(), 0);
+        assert_eq!(other.verify(&token, NOW), Err(VerifyError::UnknownKey));
+
+        // Another audience must not inherit what was checked against the first.
+        let mut set = KeySet::new();
+        a.add_to(&mut set);
+        let elsewhere = TokenVerifier::new(set, "tessera", "billing", 30).keeping_cache_of(&old);
+        assert_eq!(elsewhere.verify(&token, NOW), Err(VerifyError::Invalid));
+    }
+
+    #[test]
+    fn with_the_cache_off_nothing_is_remembered() {
+        let key = key();
+        let verifier = verifier_over(&key).with_cache(0);
+        let token = token(&key, "s1");
+        assert!(verifier.verify(&token, NOW).is_ok());
+        assert!(verifier.verify(&token, NOW).is_ok());
+        assert_eq!(verifier.cached(), 0);
     }
 }

@@ -80,8 +80,15 @@ async fn fetch(shared: &Shared) -> Result<usize, String> {
         &config.issuer,
         &config.audience,
         config.leeway.as_secs(),
-    );
-    *shared.keys.write().unwrap_or_else(|e| e.into_inner()) = Some(verifier);
+    )
+    .with_cache(config.verified_cache);
+    let mut keys = shared.keys.write().unwrap_or_else(|e| e.into_inner());
+    let verifier = match keys.as_ref() {
+        Some(previous) => verifier.keeping_cache_of(previous),
+        None => verifier,
+    };
+    *keys = Some(verifier);
+    drop(keys);
     shared.has_keys.send_replace(true);
     Ok(count)
 }

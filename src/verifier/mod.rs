@@ -92,6 +92,11 @@ pub struct VerifierConfig {
     pub when_stale: WhenStale,
     /// Remote mode: how long an answer of tessera's Verify is reused. Default 5 s.
     pub remote_cache_ttl: Duration,
+    /// Local and live mode: how many tokens that verified are remembered, so the
+    /// next sight of the same token skips the signature check (expiry and revocation
+    /// are checked on every call). Dropped when the keys change. Default 10,000;
+    /// 0 turns it off.
+    pub verified_cache: usize,
 }
 
 impl VerifierConfig {
@@ -107,6 +112,7 @@ impl VerifierConfig {
             stale_after: Duration::from_secs(30),
             when_stale: WhenStale::SignatureOnly,
             remote_cache_ttl: Duration::from_secs(5),
+            verified_cache: crate::token::cache::DEFAULT_ENTRIES,
         }
     }
 }

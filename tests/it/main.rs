@@ -7,6 +7,7 @@ mod pg;
 mod binary;
 mod guard;
 mod jwks;
+mod load;
 mod login;
 mod logout;
 mod postgres;

@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# Measures tessera end to end: builds release, starts tessera as its own process on
+# a temporary data folder (SQLite), drives each RPC with `tessera bench`, and prints
+# the table docs/PERFORMANCE.md quotes, with the floors it is compared against.
+#
+#   scripts/bench.sh                 # 10 s per RPC, bcrypt cost 12
+#   DURATION=5s COST=10 scripts/bench.sh
+#
+# With two cores or more, the server is pinned to core 0 and the load tool to core 1
+# (taskset), so the two never compete; the server then sees one core. Set PIN=0 to
+# run both unpinned. Needs python3 for the table. Raw JSON of every run is kept in
+# $OUT (default: a temporary folder, printed at the end).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION="${DURATION:-10s}"
+COST="${COST:-12}"
+PORT="${PORT:-50091}"
+PIN="${PIN:-1}"
+CONNECTIONS="${CONNECTIONS:-2}"
+IN_FLIGHT="${IN_FLIGHT:-16}"
+OUT="${OUT:-$(mktemp -d)}"
+mkdir -p "$OUT"
+URL="http://127.0.0.1:$PORT"
+
+cargo build --release --quiet --bin tessera
+BIN="$PWD/target/release/tessera"
+
+SERVER_PIN=()
+LOAD_PIN=()
+if [ "$PIN" = "1" ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+    SERVER_PIN=(taskset -c 0)
+    LOAD_PIN=(taskset -c 1)
+fi
+
+DATA="$(mktemp -d)"
+PID=""
+stop_server() {
+    if [ -n "$PID" ]; then
+        kill "$PID" 2>/dev/null || true
+        wait "$PID" 2>/dev/null || true
+        PID=""
+    fi
+}
+trap 'stop_server; rm -rf "$DATA"' EXIT
+
+# start_server [VAR=value ...]: tessera on $DATA, returns once it answers SERVING;
+# writes the milliseconds from launch to SERVING to $OUT/start-ms.
+start_server() {
+    local t0 t1
+    t0=$(date +%s%N)
+    env TESSERA_DATA_DIR="$DATA" TESSERA_LISTEN="127.0.0.1:$PORT" \
+        TESSERA_BCRYPT_COST="$COST" RUST_LOG=warn "$@" \
+        "${SERVER_PIN[@]}" "$BIN" serve >>"$OUT/server.log" 2>&1 &
+    PID=$!
+    "${LOAD_PIN[@]}" "$BIN" bench --url "$URL" --rpc health -n 1 --wait-ready 10s --json >/dev/null
+    t1=$(date +%s%N)
+    echo $(((t1 - t0) / 1000000)) >"$OUT/start-ms"
+}
+
+rss_kib() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$PID/status"; }
+
+# load NAME ARGS...: one run of the load tool, its JSON kept as $OUT/NAME.json.
+load() {
+    local name="$1"
+    shift
+    echo "· $name" >&2
+    "${LOAD_PIN[@]}" "$BIN" bench --url "$URL" -c "$CONNECTIONS" -m "$IN_FLIGHT" \
+        -d "$DURATION" --json "$@" >"$OUT/$name.json"
+}
+
+echo "· calibrating on the server's core" >&2
+"${SERVER_PIN[@]}" "$BIN" bench --calibrate --cost "$COST" --json >"$OUT/calibration.json"
+
+# The first start creates the database and the signing key; the timed start is the
+# second, on an existing data folder, as a restart in production.
+start_server
+stop_server
+start_server
+cp "$OUT/start-ms" "$OUT/start-existing-ms"
+sleep 2
+rss_kib VmRSS >"$OUT/rss-idle-kib"
+
+load health --rpc health
+load jwks --rpc jwks
+load verify --rpc verify --tokens 1000
+load verify-one-token --rpc verify --tokens 1
+rss_kib VmHWM >"$OUT/rss-verify-peak-kib"
+load refresh --rpc refresh
+load verify-under-login -c 1 -m 8 --rpc verify=1,login=1
+load login --rpc login
+load register --rpc register
+stop_server
+
+# Verify with the verified-token cache off: every call checks the RSA signature.
+start_server TESSERA_VERIFY_CACHE=0
+load verify-no-cache --rpc verify --tokens 1000
+stop_server
+
+python3 - "$OUT" "${#SERVER_PIN[@]}" <<'PY'
+import json, os, sys
+
+out, pinned = sys.argv[1], sys.argv[2] != "0"
+def load(name):
+    with open(os.path.join(out, name + ".json")) as f:
+        return json.load(f)
+def read(name):
+    with open(os.path.join(out, name)) as f:
+        return f.read().strip()
+
+cal = load("calibration")
+cores = 1 if pinned else os.cpu_count()
+bcrypt_rate = cores * 1000.0 / cal["bcrypt_verify_ms"]
+runs = {}
+for name in ["health", "jwks", "verify", "verify-one-token", "verify-no-cache",
+             "refresh", "login", "register", "verify-under-login"]:
+    runs[name] = load(name)
+
+def rpc(run, name):
+    return next(r for r in runs[run]["rpcs"] if r["rpc"] == name)
+
+health = rpc("health", "health")["ok_per_sec"]
+rows = [
+    ("health (floor)", rpc("health", "health"), "", ""),
+    ("jwks", rpc("jwks", "jwks"), "", ""),
+    ("verify, 1000 tokens", rpc("verify", "verify"), health, ">= 0.70 of health"),
+    ("verify, 1 token", rpc("verify-one-token", "verify"), health, ""),
+    ("verify, cache off", rpc("verify-no-cache", "verify"), health, ""),
+    ("refresh (SQLite)", rpc("refresh", "refresh"), cal["rs256_sign_per_sec"] * cores,
+     ">= 0.25 of RS256 signing"),
+    (f"login (cost {cal['bcrypt_cost']})", rpc("login", "login"), bcrypt_rate,
+     ">= 0.90 of cores / bcrypt"),
+    (f"register (cost {cal['bcrypt_cost']})", rpc("register", "register"), bcrypt_rate,
+     ">= 0.85 of the bcrypt rate"),
+    ("verify beside login", rpc("verify-under-login", "verify"), "", "p99 < 2 ms"),
+    ("login beside verify", rpc("verify-under-login", "login"), "", ""),
+]
+print(f"server on {'core 0 (taskset), load tool on core 1' if pinned else 'all cores, unpinned'}; "
+      f"{os.cpu_count()} cores seen; bcrypt cost {cal['bcrypt_cost']}")
+print(f"floors on the server's core: bcrypt verify {cal['bcrypt_verify_ms']:.1f} ms, "
+      f"RS256 sign {cal['rs256_sign_per_sec']:.0f}/s, RS256 verify {cal['rs256_verify_per_sec']:.0f}/s")
+print()
+print(f"| RPC | ok/s | p50 ms | p99 ms | p99.9 ms | errors | compared with | ratio | target |")
+print(f"|---|---:|---:|---:|---:|---:|---:|---:|---|")
+for label, r, base, target in rows:
+    l = r["latency_us"]
+    ratio = f"{r['ok_per_sec'] / base:.2f}" if base else ""
+    base_s = f"{base:.1f}/s" if base else ""
+    print(f"| {label} | {r['ok_per_sec']:.1f} | {l['p50']/1000:.3f} | {l['p99']/1000:.3f} | "
+          f"{l['p99_9']/1000:.3f} | {r['errors']} | {base_s} | {ratio} | {target} |")
+print()
+print(f"start to SERVING on an existing data folder: {read('start-existing-ms')} ms (target < 100)")
+print(f"RSS idle: {int(read('rss-idle-kib'))/1024:.1f} MiB (target < 32); "
+      f"peak through the Verify runs: {int(read('rss-verify-peak-kib'))/1024:.1f} MiB (target < 64)")
+errors = [(n, e) for n, run in runs.items() for e in run["errors"]]
+if errors:
+    print()
+    print("answers other than OK:")
+    for n, e in errors:
+        print(f"  {n}: {e['rpc']} {e['code']} {e['reason'] or '-'} x{e['count']}")
+print()
+print(f"raw JSON: {out}")
+PY
