@@ -60,13 +60,19 @@ start_server() {
 
 rss_kib() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$PID/status"; }
 
-# load NAME ARGS...: one run of the load tool, its JSON kept as $OUT/NAME.json.
+# The server's CPU time so far (user + system), in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$PID/stat"; }
+
+# load NAME ARGS...: one run of the load tool, its JSON kept as $OUT/NAME.json, and
+# the server's CPU ticks over the whole run (preparation included) as $OUT/NAME.cpu.
 load() {
-    local name="$1"
+    local name="$1" before
     shift
     echo "· $name" >&2
+    before=$(cpu_ticks)
     "${LOAD_PIN[@]}" "$BIN" bench --url "$URL" -c "$CONNECTIONS" -m "$IN_FLIGHT" \
         -d "$DURATION" --json "$@" >"$OUT/$name.json"
+    echo $(($(cpu_ticks) - before)) >"$OUT/$name.cpu"
 }
 
 echo "· calibrating on the server's core" >&2

@@ -12,6 +12,10 @@
 //! session and spends its chain of refresh tokens; each Register request uses a new
 //! email.
 //!
+//! The tool keeps its own cost low so that it measures the server: request bodies are
+//! encoded once before the clock starts, and answers are judged by their grpc-status
+//! without decoding the body (Refresh excepted: it needs the next refresh token).
+//!
 //! Only answers with grpc-status OK count as successes. Others are counted by RPC,
 //! status code and `ErrorInfo` reason. Latency percentiles are exact (every
 //! successful request's time is kept and sorted), over successful requests only.
@@ -23,16 +27,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use prost::Message;
+use prost::bytes::{Buf, BufMut, Bytes};
 use serde::Serialize;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 use tonic_types::StatusExt;
 
 use crate::proto::auth_service_client::AuthServiceClient;
-use crate::proto::{
-    GetJwksRequest, LoginRequest, RefreshRequest, RegisterRequest, TokenPair, VerifyRequest,
-};
+use crate::proto::{LoginRequest, RefreshRequest, RegisterRequest, TokenPair, VerifyRequest};
 
 /// An RPC the tool can drive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -128,7 +133,7 @@ pub struct Plan {
     pub stop: Stop,
     /// Requests started before this much time has passed are not counted.
     pub warmup: Duration,
-    /// Users to register for Login, Refresh and Verify.
+    /// Users to register for Login, Refresh and Verify (at least one per Login slot).
     pub users: usize,
     /// Distinct access tokens for Verify.
     pub tokens: usize,
@@ -358,9 +363,75 @@ struct Data {
     run: String,
     password: String,
     users: Vec<String>,
-    tokens: Vec<String>,
+    /// An encoded LoginRequest per user.
+    logins: Vec<Bytes>,
+    /// An encoded VerifyRequest per distinct token.
+    tokens: Vec<Bytes>,
     next: AtomicU64,
 }
+
+/// Sends request bodies encoded in advance and reads nothing of the answer's body.
+#[derive(Debug, Clone, Copy, Default)]
+struct RawCodec;
+
+impl Codec for RawCodec {
+    type Encode = Bytes;
+    type Decode = ();
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        RawCodec
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        RawCodec
+    }
+}
+
+impl Encoder for RawCodec {
+    type Item = Bytes;
+    type Error = tonic::Status;
+
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Self::Error> {
+        dst.put(item);
+        Ok(())
+    }
+}
+
+impl Decoder for RawCodec {
+    type Item = ();
+    type Error = tonic::Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<()>, Self::Error> {
+        src.advance(src.remaining());
+        Ok(Some(()))
+    }
+}
+
+/// One unary call of `path` with an encoded `body`.
+async fn call(
+    grpc: &mut tonic::client::Grpc<Channel>,
+    path: &'static str,
+    body: Bytes,
+) -> Result<(), tonic::Status> {
+    grpc.ready()
+        .await
+        .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+    grpc.unary(
+        tonic::Request::new(body),
+        http::uri::PathAndQuery::from_static(path),
+        RawCodec,
+    )
+    .await
+    .map(drop)
+}
+
+const VERIFY: &str = "/tessera.auth.v1.AuthService/Verify";
+const LOGIN: &str = "/tessera.auth.v1.AuthService/Login";
+const REGISTER: &str = "/tessera.auth.v1.AuthService/Register";
+const GET_JWKS: &str = "/tessera.auth.v1.AuthService/GetJwks";
+const HEALTH_CHECK: &str = "/grpc.health.v1.Health/Check";
 
 /// Runs `plan` against the server and reports.
 pub async fn run(plan: &Plan) -> Result<Report, LoadError> {
@@ -375,6 +446,9 @@ pub async fn run(plan: &Plan) -> Result<Report, LoadError> {
     let slots = plan.slots();
     let data = Arc::new(prepare(plan, &channels[0], &slots).await?);
 
+    // Refresh slots each own a session: one login per slot, before the clock starts.
+    let chains = refresh_chains(&channels, &data, &slots).await?;
+
     let start = Instant::now();
     let (measure_from, deadline, budget) = match plan.stop {
         Stop::After(d) => (start + plan.warmup, Some(start + plan.warmup + d), None),
@@ -385,19 +459,6 @@ pub async fn run(plan: &Plan) -> Result<Report, LoadError> {
         deadline,
         budget,
     });
-
-    // Refresh slots each own a session: one login per slot, before the clock starts.
-    let mut chains = Vec::new();
-    for (i, rpc) in slots.iter().enumerate() {
-        chains.push(match rpc {
-            Rpc::Refresh => Some(
-                login(&channels[i % channels.len()], &data, i)
-                    .await?
-                    .refresh_token,
-            ),
-            _ => None,
-        });
-    }
 
     let mut tasks = tokio::task::JoinSet::new();
     for (i, (rpc, chain)) in slots.iter().copied().zip(chains).enumerate() {
@@ -513,6 +574,7 @@ async fn prepare(plan: &Plan, channel: &Channel, slots: &[Rpc]) -> Result<Data, 
         .any(|r| matches!(r, Rpc::Verify | Rpc::Login | Rpc::Refresh));
     let mut data = Data {
         users: Vec::new(),
+        logins: Vec::new(),
         tokens: Vec::new(),
         next: AtomicU64::new(0),
         run,
@@ -522,19 +584,25 @@ async fn prepare(plan: &Plan, channel: &Channel, slots: &[Rpc]) -> Result<Data, 
         return Ok(data);
     }
     let client = AuthServiceClient::new(channel.clone());
+    // At least a user per Login slot: the failed-login budget holds an attempt while it
+    // runs, so many concurrent logins of one email would be throttled.
+    let logins = slots.iter().filter(|r| **r == Rpc::Login).count();
     let mut registering = tokio::task::JoinSet::new();
-    for i in 0..plan.users.max(1) {
+    for i in 0..plan.users.max(logins).max(1) {
         let mut client = client.clone();
         let email = format!("bench-{}-user{i}@example.com", data.run);
         let password = data.password.clone();
         registering.spawn(async move {
-            client
-                .register(RegisterRequest {
+            patiently(|| {
+                let request = RegisterRequest {
                     email: email.clone(),
-                    password,
-                })
-                .await
-                .map(|_| email)
+                    password: password.clone(),
+                };
+                let mut client = client.clone();
+                async move { client.register(request).await }
+            })
+            .await
+            .map(|_| email)
         });
     }
     while let Some(joined) = registering.join_next().await {
@@ -550,8 +618,25 @@ async fn prepare(plan: &Plan, channel: &Channel, slots: &[Rpc]) -> Result<Data, 
         }
     }
     data.users.sort();
+    data.logins = data
+        .users
+        .iter()
+        .map(|email| {
+            Bytes::from(
+                LoginRequest {
+                    email: email.clone(),
+                    password: data.password.clone(),
+                }
+                .encode_to_vec(),
+            )
+        })
+        .collect();
     if slots.contains(&Rpc::Verify) {
-        data.tokens = verify_tokens(&client, &data, plan.tokens.max(1)).await?;
+        data.tokens = verify_tokens(&client, &data, plan.tokens.max(1))
+            .await?
+            .into_iter()
+            .map(|access_token| Bytes::from(VerifyRequest { access_token }.encode_to_vec()))
+            .collect();
     }
     Ok(data)
 }
@@ -571,10 +656,16 @@ async fn verify_tokens(
         let (email, password) = (email.clone(), data.password.clone());
         tasks.spawn(async move {
             let mut pair = tokens_of(
-                client
-                    .login(LoginRequest { email, password })
-                    .await
-                    .map(|r| r.into_inner().tokens),
+                patiently(|| {
+                    let request = LoginRequest {
+                        email: email.clone(),
+                        password: password.clone(),
+                    };
+                    let mut client = client.clone();
+                    async move { client.login(request).await }
+                })
+                .await
+                .map(|r| r.into_inner().tokens),
                 "login",
             )?;
             let mut tokens = vec![pair.access_token.clone()];
@@ -628,17 +719,72 @@ fn prepare_failed(step: &'static str, status: &tonic::Status) -> LoadError {
     }
 }
 
+/// For each Refresh slot, the refresh token of a session of its own (logged in
+/// concurrently); `None` for the other slots.
+async fn refresh_chains(
+    channels: &[Channel],
+    data: &Arc<Data>,
+    slots: &[Rpc],
+) -> Result<Vec<Option<String>>, LoadError> {
+    let mut logins = tokio::task::JoinSet::new();
+    for (i, rpc) in slots.iter().enumerate() {
+        if *rpc == Rpc::Refresh {
+            let (channel, data) = (channels[i % channels.len()].clone(), data.clone());
+            logins.spawn(async move { (i, login(&channel, &data, i).await) });
+        }
+    }
+    let mut chains = vec![None; slots.len()];
+    while let Some(joined) = logins.join_next().await {
+        match joined {
+            Ok((i, pair)) => chains[i] = Some(pair?.refresh_token),
+            Err(e) => {
+                return Err(LoadError::Prepare {
+                    step: "login",
+                    status: e.to_string(),
+                });
+            }
+        }
+    }
+    Ok(chains)
+}
+
 /// Logs in user `i % users`: a new session.
 async fn login(channel: &Channel, data: &Data, i: usize) -> Result<TokenPair, LoadError> {
-    let email = data.users[i % data.users.len()].clone();
-    let answer = AuthServiceClient::new(channel.clone())
-        .login(LoginRequest {
-            email,
+    let email = &data.users[i % data.users.len()];
+    let client = AuthServiceClient::new(channel.clone());
+    let answer = patiently(|| {
+        let request = LoginRequest {
+            email: email.clone(),
             password: data.password.clone(),
-        })
-        .await
-        .map(|r| r.into_inner().tokens);
+        };
+        let mut client = client.clone();
+        async move { client.login(request).await }
+    })
+    .await
+    .map(|r| r.into_inner().tokens);
     tokens_of(answer, "login")
+}
+
+/// Runs a preparation call again while the server refuses it as OVERLOADED (its
+/// hashing queue is full): preparing is not measured, so it waits its turn.
+async fn patiently<T, F, Fut>(mut call: F) -> Result<T, tonic::Status>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, tonic::Status>>,
+{
+    loop {
+        match call().await {
+            Err(status)
+                if status.code() == tonic::Code::ResourceExhausted
+                    && status.get_details_error_info().is_some_and(|info| {
+                        info.reason == crate::reason::Reason::Overloaded.as_str()
+                    }) =>
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// One slot: sends `rpc` until the clock says stop.
@@ -651,45 +797,41 @@ async fn slot(
     mut chain: Option<String>,
 ) -> Tally {
     let mut auth = AuthServiceClient::new(channel.clone());
-    let mut health = HealthClient::new(channel.clone());
+    let mut grpc = tonic::client::Grpc::new(channel.clone());
+    let health_check = Bytes::from(
+        HealthCheckRequest {
+            service: String::new(),
+        }
+        .encode_to_vec(),
+    );
     let mut tally = Tally::default();
     let mut sent: u64 = 0;
     while clock.go() {
         sent += 1;
         let started = Instant::now();
-        let call = async {
+        let request = async {
+            let n = data.next.fetch_add(1, Ordering::Relaxed) as usize;
             match rpc {
-                Rpc::Health => health
-                    .check(HealthCheckRequest {
-                        service: String::new(),
-                    })
-                    .await
-                    .map(drop),
-                Rpc::Jwks => auth.get_jwks(GetJwksRequest {}).await.map(drop),
+                Rpc::Health => call(&mut grpc, HEALTH_CHECK, health_check.clone()).await,
+                Rpc::Jwks => call(&mut grpc, GET_JWKS, Bytes::new()).await,
                 Rpc::Verify => {
-                    let n = data.next.fetch_add(1, Ordering::Relaxed) as usize;
-                    auth.verify(VerifyRequest {
-                        access_token: data.tokens[n % data.tokens.len()].clone(),
-                    })
+                    call(
+                        &mut grpc,
+                        VERIFY,
+                        data.tokens[n % data.tokens.len()].clone(),
+                    )
                     .await
-                    .map(drop)
                 }
                 Rpc::Login => {
-                    let n = data.next.fetch_add(1, Ordering::Relaxed) as usize;
-                    auth.login(LoginRequest {
-                        email: data.users[n % data.users.len()].clone(),
-                        password: data.password.clone(),
-                    })
-                    .await
-                    .map(drop)
+                    call(&mut grpc, LOGIN, data.logins[n % data.logins.len()].clone()).await
                 }
-                Rpc::Register => auth
-                    .register(RegisterRequest {
+                Rpc::Register => {
+                    let body = RegisterRequest {
                         email: format!("bench-{}-s{index}-{sent}@example.com", data.run),
                         password: data.password.clone(),
-                    })
-                    .await
-                    .map(drop),
+                    };
+                    call(&mut grpc, REGISTER, Bytes::from(body.encode_to_vec())).await
+                }
                 Rpc::Refresh => {
                     let refresh_token = chain.take().unwrap_or_default();
                     let answer = auth
@@ -709,11 +851,11 @@ async fn slot(
         };
         // A request still in flight at the deadline is dropped, not counted.
         let answer: Result<(), tonic::Status> = match clock.deadline {
-            Some(deadline) => match tokio::time::timeout_at(deadline.into(), call).await {
+            Some(deadline) => match tokio::time::timeout_at(deadline.into(), request).await {
                 Ok(answer) => answer,
                 Err(_) => break,
             },
-            None => call.await,
+            None => request.await,
         };
         let elapsed = started.elapsed();
         // Counted: what completed inside the measured window.
@@ -860,7 +1002,7 @@ pub struct BenchArgs {
     /// Requests started within this long are not counted.
     #[arg(long, default_value = "1s")]
     pub warmup: String,
-    /// Users registered for Login, Refresh and Verify.
+    /// Users registered for Login, Refresh and Verify (at least one per Login slot).
     #[arg(long, default_value = "8")]
     pub users: usize,
     /// Distinct access tokens Verify cycles through (1: one token repeated).

@@ -30,7 +30,8 @@ enum Command {
         command: KeysCommand,
     },
     /// Load a running tessera and report requests/s and latency percentiles
-    /// (see docs/PERFORMANCE.md).
+    /// (see docs/PERFORMANCE.md). A flag given twice takes its last value.
+    #[command(args_override_self = true)]
     Bench(Box<tessera::load::BenchArgs>),
     /// Manage users' roles (operator-side, on the same database as serve).
     Users {

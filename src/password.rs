@@ -66,15 +66,9 @@ struct Inner {
 
 impl Hasher {
     /// A hasher at bcrypt `cost` running `concurrency` operations at once with up to
-    /// `queue` waiting. Computes the dummy hash once, here, at the same cost.
+    /// `queue` waiting. Makes the dummy hash here, with the configured cost.
     pub fn new(cost: u32, concurrency: usize, queue: usize) -> Result<Self, HashError> {
-        let mut salt = [0u8; 16];
-        crate::token::random_bytes(&mut salt);
-        let mut secret = [0u8; 32];
-        crate::token::random_bytes(&mut secret);
-        // A random password nobody knows: verifying anything against it fails, after
-        // exactly the work a real verify does.
-        let dummy = bcrypt::hash_with_salt(secret, cost, salt)?.to_string();
+        let dummy = dummy_hash(cost)?;
         let concurrency = concurrency.max(1);
         Ok(Self {
             inner: Arc::new(Inner {
@@ -152,6 +146,27 @@ impl Hasher {
     }
 }
 
+/// A bcrypt hash string that names `cost` and that no password matches.
+///
+/// bcrypt verify reads the cost and salt from the string, runs the full key schedule
+/// at that cost, and only then compares with the stored digest. So any string naming
+/// `cost` costs exactly one real verify, whatever its digest. This one is the cost-4
+/// digest of a random secret nobody knows, relabelled with `cost`: at `cost` no
+/// password yields it (as likely as guessing a 184-bit digest). Making it takes a
+/// millisecond, where hashing at cost 12 would hold up every start by a quarter of a
+/// second.
+fn dummy_hash(cost: u32) -> Result<String, HashError> {
+    if !(4..=31).contains(&cost) {
+        return Err(HashError::Bcrypt(bcrypt::BcryptError::CostNotAllowed(cost)));
+    }
+    let mut salt = [0u8; 16];
+    crate::token::random_bytes(&mut salt);
+    let mut secret = [0u8; 32];
+    crate::token::random_bytes(&mut secret);
+    let cheap = bcrypt::hash_with_salt(secret, 4, salt)?.to_string();
+    Ok(cheap.replacen("$04$", &format!("${cost:02}$"), 1))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +203,36 @@ mod tests {
     async fn the_dummy_hash_has_the_configured_cost() {
         let hasher = Hasher::new(5, 1, 0).unwrap();
         assert!(hasher.inner.dummy.starts_with("$2b$05$"));
+        assert!(Hasher::new(3, 1, 0).is_err());
+        assert!(Hasher::new(32, 1, 0).is_err());
+    }
+
+    #[test]
+    fn the_dummy_hash_costs_a_full_verify_at_its_cost_and_matches_nothing() {
+        let dummy = dummy_hash(10).unwrap();
+        let real = bcrypt::hash("password", 10).unwrap();
+        let time = |hash: &str| {
+            let started = std::time::Instant::now();
+            let matched = bcrypt::verify("password", hash).unwrap();
+            (matched, started.elapsed())
+        };
+        // Interleaved, the fastest of three each: load on the machine slows both alike.
+        let mut dummy_best = std::time::Duration::MAX;
+        let mut real_best = std::time::Duration::MAX;
+        for _ in 0..3 {
+            let (matched, took) = time(&dummy);
+            assert!(!matched);
+            dummy_best = dummy_best.min(took);
+            let (matched, took) = time(&real);
+            assert!(matched);
+            real_best = real_best.min(took);
+        }
+        // Cost 10 against cost 4 is 64 times the work: a relabelled digest that bcrypt
+        // verified at cost 4 would be far below half.
+        assert!(
+            dummy_best * 2 > real_best,
+            "{dummy_best:?} vs {real_best:?}"
+        );
     }
 
     #[tokio::test]

@@ -99,16 +99,20 @@ async fn a_mix_keeps_each_rpc_in_flight_and_reports_them_apart() {
     assert!((report.seconds - 0.5).abs() < 1e-9);
 }
 
+/// Runs `tessera bench ARGS` off the runtime, so the in-process server keeps serving.
+async fn run_bench(args: &[&str]) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tessera"));
+    cmd.arg("bench").args(args);
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn the_subcommand_prints_json_and_names_a_bad_flag() {
     let server = server(|_| {}).await;
     let url = format!("http://{}", server.addr);
-    let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args([
-            "bench", "--url", &url, "--rpc", "jwks", "-n", "20", "--json",
-        ])
-        .output()
-        .unwrap();
+    let out = run_bench(&["--url", &url, "--rpc", "jwks", "-n", "20", "--json"]).await;
     assert!(
         out.status.success(),
         "{}",
@@ -121,10 +125,7 @@ async fn the_subcommand_prints_json_and_names_a_bad_flag() {
         assert!(json["rpcs"][0]["latency_us"][key].is_u64(), "{key}");
     }
 
-    let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(["bench", "--url", &url, "--rpc", "teleport"])
-        .output()
-        .unwrap();
+    let out = run_bench(&["--url", &url, "--rpc", "teleport"]).await;
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
