@@ -589,7 +589,7 @@ async fn prepare(plan: &Plan, channel: &Channel, slots: &[Rpc]) -> Result<Data, 
     let logins = slots.iter().filter(|r| **r == Rpc::Login).count();
     let mut registering = tokio::task::JoinSet::new();
     for i in 0..plan.users.max(logins).max(1) {
-        let mut client = client.clone();
+        let client = client.clone();
         let email = format!("bench-{}-user{i}@example.com", data.run);
         let password = data.password.clone();
         registering.spawn(async move {

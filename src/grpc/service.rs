@@ -8,12 +8,27 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
-use tracing::{debug, instrument};
+use tracing::{Instrument, debug, instrument};
 
-use crate::auth::{Auth, ClientInfo, IssuedTokens, Revocation, unix_now};
+use crate::auth::{Auth, AuthError, ClientInfo, IssuedTokens, Revocation, unix_now};
 use crate::proto::{self, auth_service_server::AuthService};
 use crate::store::{Store, UserRow};
 use crate::token::AccessClaims;
+
+/// Runs a use case that writes state as a task of its own, so a client that cancels
+/// or times out cannot stop it half way: a login always settles the failed-login
+/// budget it drew on, a logout always reaches the revocation set.
+async fn to_completion<T, F>(work: F) -> Result<T, Status>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = Result<T, AuthError>> + Send + 'static,
+{
+    match tokio::spawn(work.in_current_span()).await {
+        Ok(result) => Ok(result?),
+        // Only a bug (a panic in the use case) gets here.
+        Err(e) => Err(Status::internal(format!("the request failed: {e}"))),
+    }
+}
 
 /// At most this many sessions go in one snapshot event, keeping each message far
 /// below gRPC's default 4 MiB limit.
@@ -199,10 +214,12 @@ impl<S: Store> AuthService for AuthGrpc<S> {
     ) -> Result<Response<proto::RegisterResponse>, Status> {
         let client = client(&request);
         let req = request.into_inner();
-        let row = self
-            .auth
-            .register(&req.email, req.password, &client, unix_now())
-            .await?;
+        let auth = self.auth.clone();
+        let row = to_completion(async move {
+            auth.register(&req.email, req.password, &client, unix_now())
+                .await
+        })
+        .await?;
         Ok(Response::new(proto::RegisterResponse {
             user: Some(user(&row)),
         }))
@@ -215,10 +232,12 @@ impl<S: Store> AuthService for AuthGrpc<S> {
     ) -> Result<Response<proto::LoginResponse>, Status> {
         let client = client(&request);
         let req = request.into_inner();
-        let (row, tokens) = self
-            .auth
-            .login(&req.email, req.password, &client, unix_now())
-            .await?;
+        let auth = self.auth.clone();
+        let (row, tokens) = to_completion(async move {
+            auth.login(&req.email, req.password, &client, unix_now())
+                .await
+        })
+        .await?;
         Ok(Response::new(proto::LoginResponse {
             tokens: Some(pair(tokens)),
             user: Some(user(&row)),
@@ -232,9 +251,11 @@ impl<S: Store> AuthService for AuthGrpc<S> {
     ) -> Result<Response<proto::RefreshResponse>, Status> {
         let client = client(&request);
         let req = request.into_inner();
-        let tokens = self
-            .auth
-            .refresh(req.refresh_token, &client, unix_now())
+        let auth = self.auth.clone();
+        let tokens =
+            to_completion(
+                async move { auth.refresh(req.refresh_token, &client, unix_now()).await },
+            )
             .await?;
         Ok(Response::new(proto::RefreshResponse {
             tokens: Some(pair(tokens)),
@@ -248,9 +269,12 @@ impl<S: Store> AuthService for AuthGrpc<S> {
     ) -> Result<Response<proto::LogoutResponse>, Status> {
         let client = client(&request);
         let req = request.into_inner();
-        self.auth
-            .logout(req.refresh_token, req.all_sessions, &client, unix_now())
-            .await?;
+        let auth = self.auth.clone();
+        to_completion(async move {
+            auth.logout(req.refresh_token, req.all_sessions, &client, unix_now())
+                .await
+        })
+        .await?;
         Ok(Response::new(proto::LogoutResponse {}))
     }
 

@@ -237,6 +237,7 @@ async fn a_72_byte_password_works_and_a_longer_one_sharing_its_prefix_does_not(b
 }
 
 on_both_backends!(
+    a_login_its_client_abandons_still_settles_the_failed_login_budget,
     login_returns_a_bearer_pair_with_lifetimes_and_the_user,
     wrong_password_and_unknown_email_get_the_same_answer,
     unknown_email_and_wrong_password_take_the_same_time,
@@ -248,3 +249,36 @@ on_both_backends!(
     a_password_over_one_kib_is_refused_before_hashing,
     a_72_byte_password_works_and_a_longer_one_sharing_its_prefix_does_not,
 );
+
+/// A client that gives up on its logins mid-way must not spend the user's budget:
+/// each abandoned login still runs to its end on the server and settles it.
+async fn a_login_its_client_abandons_still_settles_the_failed_login_budget(backend: Backend) {
+    let server = harness::spawn_with(backend, |config| {
+        // Slow enough hashing that the client gives up while its login hashes.
+        config.bcrypt_cost = 10;
+        config.login_attempts_per_minute = 2;
+    })
+    .await;
+    let email = email("abandoned");
+    server.register(&email).await;
+    for _ in 0..4 {
+        let mut client = server.client();
+        let request = LoginRequest {
+            email: email.clone(),
+            password: PASSWORD.into(),
+        };
+        let abandoned =
+            tokio::time::timeout(Duration::from_millis(20), client.login(request)).await;
+        assert!(
+            abandoned.is_err(),
+            "the login answered before the client gave up"
+        );
+        // Each login arrives after the one before was admitted.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let settled = harness::eventually(Duration::from_secs(10), || async {
+        server.login(&email, PASSWORD).await.is_ok()
+    })
+    .await;
+    assert!(settled, "abandoned logins left the email throttled");
+}
