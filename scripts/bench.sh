@@ -7,7 +7,8 @@
 #   DURATION=5s COST=10 scripts/bench.sh
 #
 # With two cores or more, the server is pinned to core 0 and the load tool to core 1
-# (taskset), so the two never compete; the server then sees one core. Set PIN=0 to
+# (taskset), so the two never compete; the server then sees one core. A last Login run
+# gives the server every core, to show how hashing grows with them. Set PIN=0 to
 # run both unpinned. Needs python3 for the table. Raw JSON of every run is kept in
 # $OUT (default: a temporary folder, printed at the end).
 set -euo pipefail
@@ -63,11 +64,25 @@ rss_kib() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$PID/status"; }
 # The server's CPU time so far (user + system), in clock ticks.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$PID/stat"; }
 
+# Waits until the server is idle (under 5% of a core for half a second): requests a
+# run abandoned at its deadline still run to their end on the server, and must not
+# be counted against the next run.
+settle() {
+    local a b
+    while :; do
+        a=$(cpu_ticks)
+        sleep 0.5
+        b=$(cpu_ticks)
+        [ $((b - a)) -le 2 ] && return
+    done
+}
+
 # load NAME ARGS...: one run of the load tool, its JSON kept as $OUT/NAME.json, and
 # the server's CPU ticks over the whole run (preparation included) as $OUT/NAME.cpu.
 load() {
     local name="$1" before
     shift
+    settle
     echo "· $name" >&2
     before=$(cpu_ticks)
     "${LOAD_PIN[@]}" "$BIN" bench --url "$URL" -c "$CONNECTIONS" -m "$IN_FLIGHT" \
@@ -93,15 +108,25 @@ load verify --rpc verify --tokens 1000
 load verify-one-token --rpc verify --tokens 1
 rss_kib VmHWM >"$OUT/rss-verify-peak-kib"
 load refresh --rpc refresh
+# Hashing RPCs: a few in flight per core keep the hashing pool busy; more only queue.
 load verify-under-login -c 1 -m 8 --rpc verify=1,login=1
-load login --rpc login
-load register --rpc register
+load login -c 1 -m 4 --rpc login
+load register -c 1 -m 4 --rpc register
 stop_server
 
 # Verify with the verified-token cache off: every call checks the RSA signature.
 start_server TESSERA_VERIFY_CACHE=0
 load verify-no-cache --rpc verify --tokens 1000
 stop_server
+
+# Login once more with the server on every core (the tool stays on core 1; it spends
+# next to nothing at a few logins a second): how the hashing rate grows with cores.
+if [ "${#SERVER_PIN[@]}" -gt 0 ]; then
+    SERVER_PIN=()
+    start_server
+    load login-all-cores -c 1 -m 8 --rpc login
+    stop_server
+fi
 
 python3 - "$OUT" "${#SERVER_PIN[@]}" <<'PY'
 import json, os, sys
@@ -141,6 +166,10 @@ rows = [
     ("verify beside login", rpc("verify-under-login", "verify"), "", "p99 < 2 ms"),
     ("login beside verify", rpc("verify-under-login", "login"), "", ""),
 ]
+if pinned:
+    runs["login-all-cores"] = load("login-all-cores")
+    rows.append((f"login, all {os.cpu_count()} cores", rpc("login-all-cores", "login"),
+                 os.cpu_count() * 1000.0 / cal["bcrypt_verify_ms"], ">= 0.90 of cores / bcrypt"))
 print(f"server on {'core 0 (taskset), load tool on core 1' if pinned else 'all cores, unpinned'}; "
       f"{os.cpu_count()} cores seen; bcrypt cost {cal['bcrypt_cost']}")
 print(f"floors on the server's core: bcrypt verify {cal['bcrypt_verify_ms']:.1f} ms, "

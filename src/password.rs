@@ -1,17 +1,20 @@
 //! bcrypt, off the async runtime, with bounded concurrency.
 //!
-//! Every hash and verify runs on tokio's blocking pool, at most `concurrency` at a
-//! time, so the async workers stay free for Verify however hard logins hammer. At most
-//! `queue` more may wait for a slot; past that the caller gets [`HashError::Busy`]
+//! Every hash and verify runs on one of `concurrency` hashing threads of its own, so
+//! the async workers stay free for Verify however hard logins hammer. On Linux those
+//! threads run at nice [`HASH_NICE`]: when a core is wanted by both, the scheduler
+//! gives it to the request path first, so hashing never holds up a Verify by a time
+//! slice; when the core is otherwise idle, hashing gets all of it. At most `queue` more
+//! may wait for a thread; past that the caller gets [`HashError::Busy`]
 //! (RESOURCE_EXHAUSTED) at once instead of an unbounded queue.
 //!
 //! [`Hasher::verify`] against no stored hash still costs one bcrypt verify, against a
 //! dummy hash of the configured cost: an unknown email takes as long as a wrong password.
 
-use std::sync::Arc;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 
-use tokio::sync::Semaphore;
-use tracing::Instrument;
+use tokio::sync::{Semaphore, oneshot};
 
 use crate::domain::{MAX_PASSWORD_BYTES, Password};
 
@@ -24,10 +27,16 @@ pub enum HashError {
     /// bcrypt itself failed (cannot happen for a validated password).
     #[error("bcrypt failed: {0}")]
     Bcrypt(#[from] bcrypt::BcryptError),
-    /// The blocking task panicked or was cancelled.
-    #[error("the hashing task failed: {0}")]
-    Join(#[from] tokio::task::JoinError),
+    /// The hashing thread went away before answering (it panicked).
+    #[error("the hashing thread failed")]
+    Lost,
 }
+
+/// The nice value of the hashing threads (Linux): below the request path, which runs
+/// at the process's own priority.
+pub const HASH_NICE: i32 = 10;
+
+type Job = Box<dyn FnOnce() + Send>;
 
 /// A bcrypt hash as stored. Its `Debug` prints nothing of it.
 #[derive(Clone)]
@@ -59,8 +68,10 @@ pub struct Hasher {
 
 struct Inner {
     cost: u32,
-    running: Semaphore,
+    /// Held from admission to answer: bounds the running and the waiting together.
     admitted: Semaphore,
+    /// Work for the hashing threads; they end when the last `Hasher` is dropped.
+    jobs: Mutex<mpsc::Sender<Job>>,
     dummy: String,
 }
 
@@ -70,11 +81,20 @@ impl Hasher {
     pub fn new(cost: u32, concurrency: usize, queue: usize) -> Result<Self, HashError> {
         let dummy = dummy_hash(cost)?;
         let concurrency = concurrency.max(1);
+        let (jobs, queue_rx) = mpsc::channel::<Job>();
+        let queue_rx = Arc::new(Mutex::new(queue_rx));
+        for i in 0..concurrency {
+            let queue_rx = queue_rx.clone();
+            std::thread::Builder::new()
+                .name(format!("tessera-hash-{i}"))
+                .spawn(move || hashing_thread(&queue_rx))
+                .map_err(|_| HashError::Lost)?;
+        }
         Ok(Self {
             inner: Arc::new(Inner {
                 cost,
-                running: Semaphore::new(concurrency),
                 admitted: Semaphore::new(concurrency + queue),
+                jobs: Mutex::new(jobs),
                 dummy,
             }),
         })
@@ -132,19 +152,48 @@ impl Hasher {
             .admitted
             .try_acquire()
             .map_err(|_| HashError::Busy)?;
-        let _running = self
-            .inner
-            .running
-            .acquire()
-            .await
-            .map_err(|_| HashError::Busy)?;
+        let (answer, result) = oneshot::channel();
         let span = tracing::Span::current();
-        let result = tokio::task::spawn_blocking(move || span.in_scope(work))
-            .in_current_span()
-            .await?;
-        Ok(result)
+        let job: Job = Box::new(move || {
+            // Whoever asked is gone: skip the work.
+            if !answer.is_closed() {
+                let _ = answer.send(span.in_scope(work));
+            }
+        });
+        self.inner
+            .jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(job)
+            .map_err(|_| HashError::Lost)?;
+        result.await.map_err(|_| HashError::Lost)
     }
 }
+
+/// A hashing thread: lowers its own priority, then runs jobs until the queue closes.
+fn hashing_thread(jobs: &Mutex<mpsc::Receiver<Job>>) {
+    lower_priority();
+    loop {
+        let job = jobs.lock().unwrap_or_else(|e| e.into_inner()).recv();
+        match job {
+            Ok(job) => job(),
+            Err(mpsc::RecvError) => return,
+        }
+    }
+}
+
+/// Raises the calling thread's nice value by [`HASH_NICE`] (to at most 19).
+#[cfg(target_os = "linux")]
+fn lower_priority() {
+    // SAFETY: on Linux, nice() changes the nice value of the calling thread only; it
+    // reads and writes no memory of ours. Failure (a sandbox that forbids it) leaves
+    // the thread at normal priority, which is still correct, only less kind to Verify.
+    #[allow(unsafe_code)]
+    let _ = unsafe { libc::nice(HASH_NICE) };
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() {}
 
 /// A bcrypt hash string that names `cost` and that no password matches.
 ///
@@ -233,6 +282,22 @@ mod tests {
             dummy_best * 2 > real_best,
             "{dummy_best:?} vs {real_best:?}"
         );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashing_runs_below_the_request_path_s_priority() {
+        let hasher = Hasher::new(4, 1, 0).unwrap();
+        // SAFETY: getpriority reads the calling thread's nice value.
+        #[allow(unsafe_code)]
+        let ours = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+        // SAFETY: as above, on the hashing thread.
+        #[allow(unsafe_code)]
+        let theirs = hasher
+            .run(|| unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) })
+            .await
+            .unwrap();
+        assert_eq!(theirs, (ours + HASH_NICE).min(19));
     }
 
     #[tokio::test]
