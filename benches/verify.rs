@@ -1,5 +1,6 @@
 //! What the interceptor costs per token, beside a bare RS256 signature check of the
-//! same token. Starts a real tessera in-process (SQLite in a temp folder) so the
+//! same token: with the verified-token cache off (every call checks the signature, as
+//! for a token seen the first time) and with it on (the same token again). Starts a real tessera in-process (SQLite in a temp folder) so the
 //! verifier fetches its keys and follows its revocation stream as in production.
 //!
 //! ```text
@@ -25,8 +26,12 @@ struct Fixture {
     token: String,
     /// The modulus and exponent of the key that signed `token`, from the JWKS.
     public: (Vec<u8>, Vec<u8>),
+    /// With the default verified-token cache: the same token hits it after the first call.
     local: Verifier,
     live: Verifier,
+    /// With the cache off: every call checks the signature.
+    local_uncached: Verifier,
+    live_uncached: Verifier,
     /// The tessera the verifiers follow; stops when dropped.
     _stop: tokio::sync::oneshot::Sender<()>,
     _data: tempfile::TempDir,
@@ -86,19 +91,25 @@ async fn fixture() -> Fixture {
         URL_SAFE_NO_PAD.decode(&jwk.e).expect("base64url"),
     );
 
-    let verifier = |mode| {
+    let verifier = |mode, verified_cache| {
         let channel = Channel::from_shared(url.clone())
             .expect("a URL")
             .connect_lazy();
         let mut config = VerifierConfig::new("tessera", "tessera");
         config.mode = mode;
+        config.verified_cache = verified_cache;
         Verifier::new(channel, config)
     };
-    let (local, live) = (verifier(Mode::Local), verifier(Mode::Live));
-    for v in [&local, &live] {
+    let default_cache = VerifierConfig::new("tessera", "tessera").verified_cache;
+    let (local, live) = (
+        verifier(Mode::Local, default_cache),
+        verifier(Mode::Live, default_cache),
+    );
+    let (local_uncached, live_uncached) = (verifier(Mode::Local, 0), verifier(Mode::Live, 0));
+    for v in [&local, &live, &local_uncached, &live_uncached] {
         assert!(v.ready(Duration::from_secs(5)).await, "keys fetched");
     }
-    while !live.revocations_live() {
+    while !live.revocations_live() || !live_uncached.revocations_live() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     Fixture {
@@ -106,6 +117,8 @@ async fn fixture() -> Fixture {
         public,
         local,
         live,
+        local_uncached,
+        live_uncached,
         _stop: stop,
         _data: data,
     }
@@ -133,8 +146,10 @@ fn bench(c: &mut Criterion) {
         })
     });
     for (name, verifier) in [
-        ("interceptor, local mode", &f.local),
-        ("interceptor, live mode", &f.live),
+        ("interceptor, local mode, cache off", &f.local_uncached),
+        ("interceptor, live mode, cache off", &f.live_uncached),
+        ("interceptor, local mode, token seen before", &f.local),
+        ("interceptor, live mode, token seen before", &f.live),
     ] {
         let mut interceptor = verifier.interceptor();
         let header: tonic::metadata::MetadataValue<_> =

@@ -29,9 +29,11 @@ BIN="$PWD/target/release/tessera"
 
 SERVER_PIN=()
 LOAD_PIN=()
+PINNED=0
 if [ "$PIN" = "1" ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
     SERVER_PIN=(taskset -c 0)
     LOAD_PIN=(taskset -c 1)
+    PINNED=1
 fi
 
 DATA="$(mktemp -d)"
@@ -121,14 +123,14 @@ stop_server
 
 # Login once more with the server on every core (the tool stays on core 1; it spends
 # next to nothing at a few logins a second): how the hashing rate grows with cores.
-if [ "${#SERVER_PIN[@]}" -gt 0 ]; then
+if [ "$PINNED" = "1" ]; then
     SERVER_PIN=()
     start_server
     load login-all-cores -c 1 -m 8 --rpc login
     stop_server
 fi
 
-python3 - "$OUT" "${#SERVER_PIN[@]}" <<'PY'
+python3 - "$OUT" "$PINNED" <<'PY'
 import json, os, sys
 
 out, pinned = sys.argv[1], sys.argv[2] != "0"
