@@ -39,6 +39,7 @@ use tracing::{debug, info, warn};
 
 use crate::domain::{DEFAULT_ROLE, Email, EmailError, Password, PasswordError, SessionId};
 use crate::keystore::{KeysError, Keystore};
+use crate::offload::{OffloadError, Pool};
 use crate::password::{HashError, Hasher};
 use crate::proto;
 use crate::store::{NewSession, RevokeReason, RevokedRow, Rotation, Store, StoreError, UserRow};
@@ -66,7 +67,7 @@ pub enum AuthError {
     InvalidCredentials,
     #[error("too many failed logins")]
     RateLimited { retry_after: Duration },
-    #[error("password hashing is saturated")]
+    #[error("password hashing or token signing is saturated")]
     Overloaded,
     #[error("token invalid")]
     TokenInvalid,
@@ -82,6 +83,8 @@ pub enum AuthError {
     Hashing(#[source] HashError),
     #[error("token signing failed")]
     Signing(#[source] IssueError),
+    #[error("a signing thread failed")]
+    Worker,
     #[error("signing keys unavailable")]
     Keys(#[source] KeysError),
 }
@@ -154,6 +157,8 @@ pub struct Policy {
 pub struct Auth<S: Store> {
     store: S,
     hasher: Hasher,
+    /// Signs access tokens off the async runtime; see [`crate::offload`].
+    signer: Pool,
     issuer: TokenIssuer,
     keystore: Keystore<S>,
     ring: RwLock<Arc<KeyRing>>,
@@ -178,6 +183,7 @@ impl<S: Store> Auth<S> {
     pub async fn new(
         store: S,
         hasher: Hasher,
+        signer: Pool,
         issuer: TokenIssuer,
         keystore: Keystore<S>,
         policy: &Policy,
@@ -192,6 +198,7 @@ impl<S: Store> Auth<S> {
         Ok(Self {
             store,
             hasher,
+            signer,
             issuer,
             keystore,
             ring: RwLock::new(Arc::new(ring)),
@@ -472,7 +479,7 @@ impl<S: Store> Auth<S> {
         now: i64,
     ) -> Result<IssuedTokens, AuthError> {
         let session_id = SessionId::random();
-        let (access_token, _) = self.sign(user, session_id, now)?;
+        let (access_token, _) = self.sign(user, session_id, now).await?;
         let refresh_token = RefreshToken::generate();
         self.store
             .create_session(&NewSession {
@@ -490,7 +497,9 @@ impl<S: Store> Auth<S> {
         Ok(self.pair(access_token, refresh_token))
     }
 
-    fn sign(
+    /// Signs an access token for `user`'s session on the signing pool: an RS256
+    /// signature takes about half a millisecond of CPU, too long for an async worker.
+    async fn sign(
         &self,
         user: &UserRow,
         session_id: SessionId,
@@ -498,20 +507,31 @@ impl<S: Store> Auth<S> {
     ) -> Result<(String, AccessClaims), AuthError> {
         let user_id = user.id.to_string();
         let sid = session_id.to_string();
+        let email = user.email.as_str().to_owned();
+        let roles = user.roles.clone();
         let ring = self.ring();
-        let key = ring.signer(now).ok_or(AuthError::Keys(KeysError::Empty))?;
-        self.issuer
-            .issue(
-                key,
-                &Subject {
-                    user_id: &user_id,
-                    session_id: &sid,
-                    email: user.email.as_str(),
-                    roles: &user.roles,
-                },
-                now,
-            )
-            .map_err(AuthError::Signing)
+        let issuer = self.issuer.clone();
+        self.signer
+            .run(move || {
+                let key = ring.signer(now).ok_or(AuthError::Keys(KeysError::Empty))?;
+                issuer
+                    .issue(
+                        key,
+                        &Subject {
+                            user_id: &user_id,
+                            session_id: &sid,
+                            email: &email,
+                            roles: &roles,
+                        },
+                        now,
+                    )
+                    .map_err(AuthError::Signing)
+            })
+            .await
+            .map_err(|e| match e {
+                OffloadError::Busy => AuthError::Overloaded,
+                OffloadError::Lost => AuthError::Worker,
+            })?
     }
 
     fn pair(&self, access_token: String, refresh_token: RefreshToken) -> IssuedTokens {
@@ -567,7 +587,7 @@ impl<S: Store> Auth<S> {
             .ok_or(AuthError::TokenInvalid)?;
         // Sign before the rotation commits, so nothing can fail between spending the
         // old token and handing out the new pair.
-        let (access_token, _) = self.sign(&user, row.session_id, now)?;
+        let (access_token, _) = self.sign(&user, row.session_id, now).await?;
         let next = RefreshToken::generate();
         let outcome = self
             .store

@@ -44,6 +44,8 @@ pub mod keystore;
 #[cfg(feature = "server")]
 pub mod load;
 #[cfg(feature = "server")]
+pub mod offload;
+#[cfg(feature = "server")]
 pub mod password;
 #[cfg(feature = "server")]
 pub mod server;

@@ -1,22 +1,18 @@
 //! bcrypt, off the async runtime, with bounded concurrency.
 //!
-//! Every hash and verify runs on one of `concurrency` hashing threads of its own, so
-//! the async workers stay free for Verify however hard logins hammer. On Linux those
-//! threads run at nice [`HASH_NICE`]: when a core is wanted by both, the scheduler
-//! gives it to the request path first, so hashing never holds up a Verify by a time
-//! slice; when the core is otherwise idle, hashing gets all of it. At most `queue` more
-//! may wait for a thread; past that the caller gets [`HashError::Busy`]
-//! (RESOURCE_EXHAUSTED) at once instead of an unbounded queue.
+//! Every hash and verify runs on a [`Pool`] of `concurrency` hashing threads of its
+//! own (`tessera-hash-N`), below the request path's priority on Linux, so the async
+//! workers stay free for Verify however hard logins hammer. At most `queue` more may
+//! wait for a thread; past that the caller gets [`HashError::Busy`]
+//! (RESOURCE_EXHAUSTED) at once instead of an unbounded queue. See [`crate::offload`].
 //!
 //! [`Hasher::verify`] against no stored hash still costs one bcrypt verify, against a
 //! dummy hash of the configured cost: an unknown email takes as long as a wrong password.
 
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
-
-use tokio::sync::{Semaphore, oneshot};
+use std::sync::Arc;
 
 use crate::domain::{MAX_PASSWORD_BYTES, Password};
+use crate::offload::{OffloadError, Pool};
 
 /// Why hashing did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -27,16 +23,19 @@ pub enum HashError {
     /// bcrypt itself failed (cannot happen for a validated password).
     #[error("bcrypt failed: {0}")]
     Bcrypt(#[from] bcrypt::BcryptError),
-    /// The hashing thread went away before answering (it panicked).
+    /// A hashing thread could not start, or went away before answering (it panicked).
     #[error("the hashing thread failed")]
     Lost,
 }
 
-/// The nice value of the hashing threads (Linux): below the request path, which runs
-/// at the process's own priority.
-pub const HASH_NICE: i32 = 10;
-
-type Job = Box<dyn FnOnce() + Send>;
+impl From<OffloadError> for HashError {
+    fn from(e: OffloadError) -> Self {
+        match e {
+            OffloadError::Busy => HashError::Busy,
+            OffloadError::Lost => HashError::Lost,
+        }
+    }
+}
 
 /// A bcrypt hash as stored. Its `Debug` prints nothing of it.
 #[derive(Clone)]
@@ -68,10 +67,7 @@ pub struct Hasher {
 
 struct Inner {
     cost: u32,
-    /// Held from admission to answer: bounds the running and the waiting together.
-    admitted: Semaphore,
-    /// Work for the hashing threads; they end when the last `Hasher` is dropped.
-    jobs: Mutex<mpsc::Sender<Job>>,
+    pool: Pool,
     dummy: String,
 }
 
@@ -80,21 +76,10 @@ impl Hasher {
     /// `queue` waiting. Makes the dummy hash here, with the configured cost.
     pub fn new(cost: u32, concurrency: usize, queue: usize) -> Result<Self, HashError> {
         let dummy = dummy_hash(cost)?;
-        let concurrency = concurrency.max(1);
-        let (jobs, queue_rx) = mpsc::channel::<Job>();
-        let queue_rx = Arc::new(Mutex::new(queue_rx));
-        for i in 0..concurrency {
-            let queue_rx = queue_rx.clone();
-            std::thread::Builder::new()
-                .name(format!("tessera-hash-{i}"))
-                .spawn(move || hashing_thread(&queue_rx))
-                .map_err(|_| HashError::Lost)?;
-        }
         Ok(Self {
             inner: Arc::new(Inner {
                 cost,
-                admitted: Semaphore::new(concurrency + queue),
-                jobs: Mutex::new(jobs),
+                pool: Pool::new("tessera-hash", concurrency, queue)?,
                 dummy,
             }),
         })
@@ -147,53 +132,9 @@ impl Hasher {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let _admitted = self
-            .inner
-            .admitted
-            .try_acquire()
-            .map_err(|_| HashError::Busy)?;
-        let (answer, result) = oneshot::channel();
-        let span = tracing::Span::current();
-        let job: Job = Box::new(move || {
-            // Whoever asked is gone: skip the work.
-            if !answer.is_closed() {
-                let _ = answer.send(span.in_scope(work));
-            }
-        });
-        self.inner
-            .jobs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .send(job)
-            .map_err(|_| HashError::Lost)?;
-        result.await.map_err(|_| HashError::Lost)
+        Ok(self.inner.pool.run(work).await?)
     }
 }
-
-/// A hashing thread: lowers its own priority, then runs jobs until the queue closes.
-fn hashing_thread(jobs: &Mutex<mpsc::Receiver<Job>>) {
-    lower_priority();
-    loop {
-        let job = jobs.lock().unwrap_or_else(|e| e.into_inner()).recv();
-        match job {
-            Ok(job) => job(),
-            Err(mpsc::RecvError) => return,
-        }
-    }
-}
-
-/// Raises the calling thread's nice value by [`HASH_NICE`] (to at most 19).
-#[cfg(target_os = "linux")]
-fn lower_priority() {
-    // SAFETY: on Linux, nice() changes the nice value of the calling thread only; it
-    // reads and writes no memory of ours. Failure (a sandbox that forbids it) leaves
-    // the thread at normal priority, which is still correct, only less kind to Verify.
-    #[allow(unsafe_code)]
-    let _ = unsafe { libc::nice(HASH_NICE) };
-}
-
-#[cfg(not(target_os = "linux"))]
-fn lower_priority() {}
 
 /// A bcrypt hash string that names `cost` and that no password matches.
 ///
@@ -284,29 +225,24 @@ mod tests {
         );
     }
 
-    #[cfg(target_os = "linux")]
-    #[tokio::test]
-    async fn hashing_runs_below_the_request_path_s_priority() {
-        let hasher = Hasher::new(4, 1, 0).unwrap();
-        // SAFETY: getpriority reads the calling thread's nice value.
-        #[allow(unsafe_code)]
-        let ours = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
-        // SAFETY: as above, on the hashing thread.
-        #[allow(unsafe_code)]
-        let theirs = hasher
-            .run(|| unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) })
-            .await
-            .unwrap();
-        assert_eq!(theirs, (ours + HASH_NICE).min(19));
-    }
-
     #[tokio::test]
     async fn a_full_queue_answers_busy_instead_of_waiting() {
         let hasher = Hasher::new(4, 1, 0).unwrap();
-        let held = hasher.inner.admitted.try_acquire().unwrap();
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let (started, running) = tokio::sync::oneshot::channel();
+        let pool = hasher.inner.pool.clone();
+        let blocker = tokio::spawn(async move {
+            pool.run(move || {
+                let _ = started.send(());
+                hold.recv()
+            })
+            .await
+        });
+        running.await.unwrap();
         let pw = Password::new("whatever123".into()).unwrap();
         assert!(matches!(hasher.hash(&pw).await, Err(HashError::Busy)));
-        drop(held);
+        release.send(()).unwrap();
+        blocker.await.unwrap().unwrap().unwrap();
         assert!(hasher.hash(&pw).await.is_ok());
     }
 }

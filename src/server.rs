@@ -28,10 +28,13 @@ use tonic_health::server::HealthReporter;
 use tracing::{debug, info, warn};
 
 use crate::auth::{Auth, Policy, unix_now};
-use crate::config::{Config, ConfigError, DatabaseKind, MasterKeySource, StoreConfig};
+use crate::config::{
+    Config, ConfigError, DatabaseKind, MasterKeySource, StoreConfig, default_hash_concurrency,
+};
 use crate::grpc::{AuthGrpc, Counters};
 use crate::keystore::{KeysError, Keystore};
-use crate::password::Hasher;
+use crate::offload::Pool;
+use crate::password::{HashError, Hasher};
 use crate::proto::{self, auth_service_server::AuthServiceServer};
 use crate::store::{Change, PostgresStore, SqliteStore, Store, StoreError};
 use crate::token::issue::TokenIssuer;
@@ -48,6 +51,10 @@ pub const HEALTH_PROBE_INTERVAL: Duration = Duration::from_secs(1);
 /// transactions that committed late and clocks that disagree by up to a minute.
 const SYNC_OVERLAP_SECS: i64 = 60;
 
+/// How many token signatures may wait for a signing thread before Login and Refresh
+/// answer OVERLOADED: about half a second of signing per core.
+pub const SIGNING_QUEUE: usize = 1024;
+
 /// A failure while starting or serving.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -59,6 +66,8 @@ pub enum ServeError {
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("signing keys: {0}")]
     Keys(KeysError),
+    #[error("cannot start the hashing and signing threads")]
+    Threads,
 }
 
 impl From<KeysError> for ServeError {
@@ -293,7 +302,13 @@ impl<S: Store> Server<S> {
             config.hash_concurrency,
             config.hash_queue,
         )
-        .map_err(|e| ConfigError::new("TESSERA_BCRYPT_COST", e.to_string()))?;
+        .map_err(|e| match e {
+            HashError::Lost => ServeError::Threads,
+            e => ConfigError::new("TESSERA_BCRYPT_COST", e.to_string()).into(),
+        })?;
+        // One signing thread per core: RS256 signing is pure CPU work.
+        let signer = Pool::new("tessera-sign", default_hash_concurrency(), SIGNING_QUEUE)
+            .map_err(|_| ServeError::Threads)?;
         let policy = Policy {
             refresh_ttl: config.refresh_ttl,
             verify_leeway: config.verify_leeway,
@@ -301,7 +316,8 @@ impl<S: Store> Server<S> {
             login_attempts_per_minute: config.login_attempts_per_minute,
             login_attempts_per_address_per_minute: config.login_attempts_per_address_per_minute,
         };
-        let auth = Arc::new(Auth::new(store, hasher, issuer, keystore, &policy, now).await?);
+        let auth =
+            Arc::new(Auth::new(store, hasher, signer, issuer, keystore, &policy, now).await?);
         let revoked = auth.load_revocations(now).await.map_err(|e| {
             ConfigError::new(
                 "TESSERA_DATABASE_URL",

@@ -128,6 +128,7 @@ impl From<AuthError> for Status {
             )
             | AuthError::Hashing(_)
             | AuthError::Signing(_)
+            | AuthError::Worker
             | AuthError::Keys(_) => internal(&err),
         }
     }

@@ -1,0 +1,203 @@
+//! Threads of their own, at a lower priority, for the CPU-heavy steps of a request:
+//! bcrypt (a quarter of a second at cost 12) and RS256 signing (half a millisecond).
+//!
+//! Either would hold an async worker for far longer than a Verify takes, so neither
+//! runs on the runtime. A [`Pool`] runs them on `threads` threads of its own, which on
+//! Linux lower their priority to nice [`NICE`] as they start: when a core is wanted by
+//! both, the scheduler gives it to the request path first, so this work never holds
+//! up a Verify by a time slice; when the core is otherwise idle, the pool gets all of
+//! it. At most `queue` more jobs may wait for a thread; past that the caller gets
+//! [`OffloadError::Busy`] at once instead of an unbounded queue.
+//!
+//! A job whose caller has gone (its future dropped) is skipped, not run.
+
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{Semaphore, oneshot};
+
+/// The nice value of a pool's threads (Linux): below the request path, which runs at
+/// the process's own priority.
+pub const NICE: i32 = 10;
+
+/// Why a job did not run.
+#[derive(Debug, thiserror::Error)]
+pub enum OffloadError {
+    /// The queue is full.
+    #[error("the queue is full")]
+    Busy,
+    /// The pool's thread went away before answering (it panicked), or could not start.
+    #[error("the worker thread failed")]
+    Lost,
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// A fixed set of low-priority threads and their bounded queue. Cheap to clone; the
+/// threads end when the last clone is dropped.
+#[derive(Clone)]
+pub struct Pool {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// Held from admission to answer: bounds the running and the waiting together.
+    admitted: Semaphore,
+    jobs: Mutex<mpsc::Sender<Job>>,
+}
+
+impl Pool {
+    /// Starts `threads` threads (at least one) named `{name}-{i}`, with room for
+    /// `queue` jobs waiting beyond those running.
+    pub fn new(name: &str, threads: usize, queue: usize) -> Result<Self, OffloadError> {
+        let threads = threads.max(1);
+        let (jobs, queue_rx) = mpsc::channel::<Job>();
+        let queue_rx = Arc::new(Mutex::new(queue_rx));
+        for i in 0..threads {
+            let queue_rx = queue_rx.clone();
+            std::thread::Builder::new()
+                .name(format!("{name}-{i}"))
+                .spawn(move || worker(&queue_rx))
+                .map_err(|_| OffloadError::Lost)?;
+        }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                admitted: Semaphore::new(threads.saturating_add(queue)),
+                jobs: Mutex::new(jobs),
+            }),
+        })
+    }
+
+    /// Runs `work` on one of the pool's threads and answers its result, or `Busy` at
+    /// once when the queue is full. The caller's tracing span is carried over.
+    pub async fn run<T, F>(&self, work: F) -> Result<T, OffloadError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let _admitted = self
+            .inner
+            .admitted
+            .try_acquire()
+            .map_err(|_| OffloadError::Busy)?;
+        let (answer, result) = oneshot::channel();
+        let span = tracing::Span::current();
+        let job: Job = Box::new(move || {
+            // Whoever asked is gone: skip the work.
+            if !answer.is_closed() {
+                let _ = answer.send(span.in_scope(work));
+            }
+        });
+        self.inner
+            .jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(job)
+            .map_err(|_| OffloadError::Lost)?;
+        result.await.map_err(|_| OffloadError::Lost)
+    }
+}
+
+/// A pool thread: lowers its own priority, then runs jobs until the queue closes.
+fn worker(jobs: &Mutex<mpsc::Receiver<Job>>) {
+    lower_priority();
+    loop {
+        let job = jobs.lock().unwrap_or_else(|e| e.into_inner()).recv();
+        match job {
+            Ok(job) => job(),
+            Err(mpsc::RecvError) => return,
+        }
+    }
+}
+
+/// Raises the calling thread's nice value by [`NICE`] (to at most 19).
+#[cfg(target_os = "linux")]
+fn lower_priority() {
+    // SAFETY: on Linux, nice() changes the nice value of the calling thread only; it
+    // reads and writes no memory of ours. Failure (a sandbox that forbids it) leaves
+    // the thread at normal priority, which is still correct, only less kind to Verify.
+    #[allow(unsafe_code)]
+    let _ = unsafe { libc::nice(NICE) };
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() {}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn work_runs_on_the_pool_s_named_threads_outside_the_runtime() {
+        let pool = Pool::new("tessera-test", 1, 0).unwrap();
+        let (name, in_runtime) = pool
+            .run(|| {
+                let name = std::thread::current().name().map(str::to_owned);
+                (name, tokio::runtime::Handle::try_current().is_ok())
+            })
+            .await
+            .unwrap();
+        assert_eq!(name.as_deref(), Some("tessera-test-0"));
+        assert!(!in_runtime, "the job ran on an async worker");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn work_runs_below_the_request_path_s_priority() {
+        let pool = Pool::new("tessera-test", 1, 0).unwrap();
+        // SAFETY: getpriority reads the calling thread's nice value.
+        #[allow(unsafe_code)]
+        let ours = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+        // SAFETY: as above, on the pool's thread.
+        #[allow(unsafe_code)]
+        let theirs = pool
+            .run(|| unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) })
+            .await
+            .unwrap();
+        assert_eq!(theirs, (ours + NICE).min(19));
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_answers_busy_at_once() {
+        let pool = Pool::new("tessera-test", 1, 0).unwrap();
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let busy = pool.clone();
+        let running = tokio::spawn(async move { busy.run(move || hold.recv()).await });
+        // Wait until the one slot is taken.
+        while pool.inner.admitted.available_permits() > 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert!(matches!(pool.run(|| ()).await, Err(OffloadError::Busy)));
+        release.send(()).unwrap();
+        running.await.unwrap().unwrap().unwrap();
+        pool.run(|| ()).await.expect("room again");
+    }
+
+    #[tokio::test]
+    async fn a_job_whose_caller_left_is_skipped() {
+        let pool = Pool::new("tessera-test", 1, 1).unwrap();
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let blocker = pool.clone();
+        let first = tokio::spawn(async move { blocker.run(move || hold.recv()).await });
+        while pool.inner.admitted.available_permits() > 1 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let ran = Arc::new(AtomicBool::new(false));
+        let flag = ran.clone();
+        // Queued behind the first job, then abandoned.
+        let abandoned = tokio::time::timeout(
+            Duration::from_millis(20),
+            pool.run(move || flag.store(true, Ordering::SeqCst)),
+        )
+        .await;
+        assert!(abandoned.is_err(), "it waited behind the first job");
+        release.send(()).unwrap();
+        first.await.unwrap().unwrap().unwrap();
+        // A job queued after the abandoned one runs, so the abandoned one was passed.
+        pool.run(|| ()).await.unwrap();
+        assert!(!ran.load(Ordering::SeqCst), "an abandoned job ran");
+    }
+}
