@@ -38,6 +38,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// The same pool: PostgreSQL orders concurrent writers with row locks.
+    writer: PgPool,
 }
 
 /// The URL could not be parsed as a PostgreSQL URL.
@@ -64,7 +66,10 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .map_err(StoreError::Database)?;
-        Ok(Self { pool })
+        Ok(Self {
+            writer: pool.clone(),
+            pool,
+        })
     }
 
     /// A write transaction (READ COMMITTED; row locks order concurrent writers).

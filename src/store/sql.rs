@@ -1,7 +1,8 @@
 //! The SQL both backends share, written once with `$N` placeholders (which SQLite
 //! accepts too). [`sql_store!`] implements [`Store`](super::Store) for a backend
 //! struct that has a `pool` and a `begin_write` method; the backends differ only in
-//! how they connect and how a write transaction begins.
+//! how they connect and how a write transaction begins. Reads go to `pool`, every
+//! write to `writer`: the same pool on PostgreSQL, SQLite's one writer connection.
 
 /// Parses a UUID column, naming it if the row is corrupt.
 pub(crate) fn uuid_col<T>(
@@ -13,7 +14,7 @@ pub(crate) fn uuid_col<T>(
 }
 
 /// Implements `Store` for `$store` whose rows are `$row`. The backend provides the
-/// `pool` field, a `MIGRATOR`, and the inherent methods `begin_write`,
+/// `pool` and `writer` fields, a `MIGRATOR`, and the inherent methods `begin_write`,
 /// `announce_revoked`, `announce_keys` and `listen_changes`; the items the macro
 /// names must be in scope where it is invoked.
 macro_rules! sql_store {
@@ -63,7 +64,7 @@ macro_rules! sql_store {
         .bind(join_roles(&user.roles))
         .bind(user.created_at)
         .bind(user.created_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(StoreError::from_sqlx)?;
         Ok(())
@@ -99,7 +100,7 @@ macro_rules! sql_store {
         .bind(now)
         .bind(id.to_string())
         .bind(join_roles(expected))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(StoreError::from_sqlx)?;
         Ok(done.rows_affected() == 1)
@@ -244,7 +245,7 @@ macro_rules! sql_store {
         .bind(now)
         .bind(reason.as_str())
         .bind(session.to_string())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(StoreError::from_sqlx)?
         .rows_affected();
@@ -267,7 +268,7 @@ macro_rules! sql_store {
         .bind(now)
         .bind(reason.as_str())
         .bind(user.to_string())
-        .fetch_all(&self.pool)
+        .fetch_all(&self.writer)
         .await
         .map_err(StoreError::from_sqlx)?;
         let ids = ids
@@ -299,7 +300,7 @@ macro_rules! sql_store {
     async fn purge_expired(&self, now: i64, revocation_horizon: i64) -> Result<u64, StoreError> {
         let tokens = sqlx::query("DELETE FROM refresh_tokens WHERE expires_at < $1")
             .bind(now)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(StoreError::from_sqlx)?
             .rows_affected();
@@ -308,13 +309,13 @@ macro_rules! sql_store {
         )
         .bind(now)
         .bind(revocation_horizon)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(StoreError::from_sqlx)?
         .rows_affected();
         let windows = sqlx::query("DELETE FROM login_attempts WHERE window_start <= $1")
             .bind(now - crate::throttle::WINDOW_SECS)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(StoreError::from_sqlx)?
             .rows_affected();
@@ -343,7 +344,7 @@ macro_rules! sql_store {
         .bind(now)
         .bind(now - crate::throttle::WINDOW_SECS)
         .bind(i64::from(limit))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(StoreError::from_sqlx)?
         .rows_affected()
@@ -367,7 +368,7 @@ macro_rules! sql_store {
             "UPDATE login_attempts SET attempts = attempts - 1 WHERE key_hash = $1 AND attempts > 0",
         )
         .bind(&key[..])
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(StoreError::from_sqlx)?;
         Ok(())
@@ -376,7 +377,7 @@ macro_rules! sql_store {
     async fn reset_attempts(&self, key: &[u8; 32]) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM login_attempts WHERE key_hash = $1")
             .bind(&key[..])
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(StoreError::from_sqlx)?;
         Ok(())
@@ -416,7 +417,7 @@ macro_rules! sql_store {
         .bind(&key.sealed_private)
         .bind(key.created_at)
         .bind(key.activates_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(StoreError::from_sqlx)?;
         self.announce_keys().await;
@@ -426,7 +427,7 @@ macro_rules! sql_store {
     async fn delete_signing_key(&self, kid: &str) -> Result<bool, StoreError> {
         let deleted = sqlx::query("DELETE FROM signing_keys WHERE kid = $1")
             .bind(kid)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(StoreError::from_sqlx)?
             .rows_affected()
@@ -450,7 +451,7 @@ macro_rules! sql_store {
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATOR.run(&self.pool).await?;
+        MIGRATOR.run(&self.writer).await?;
         Ok(())
     }
 
@@ -473,6 +474,7 @@ macro_rules! sql_store {
     }
 
     async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 }
