@@ -26,7 +26,7 @@ pub enum Reason {
     InvalidCredentials,
     /// Too many failed logins; a `RetryInfo` says when to try again.
     RateLimited,
-    /// The password-hashing queue is full; retry shortly.
+    /// The password-hashing or token-signing queue is full; retry shortly.
     Overloaded,
     /// The token is malformed, forged, for another issuer or audience, or unknown.
     TokenInvalid,
