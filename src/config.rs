@@ -427,8 +427,9 @@ fn non_empty(var: &'static str, raw: String) -> Result<String, ConfigError> {
     }
 }
 
-/// The number of cores, the default bcrypt concurrency.
-pub fn default_hash_concurrency() -> usize {
+/// The number of cores this process may run on: the default bcrypt concurrency, and
+/// the number of signing threads.
+pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
@@ -451,7 +452,7 @@ impl Config {
         };
         let hash_concurrency = match args.hash_concurrency {
             Some(raw) => number("TESSERA_HASH_CONCURRENCY", &raw, 1, 1024)?,
-            None => default_hash_concurrency(),
+            None => cores(),
         };
         Ok(Config {
             listen,

@@ -28,9 +28,7 @@ use tonic_health::server::HealthReporter;
 use tracing::{debug, info, warn};
 
 use crate::auth::{Auth, Policy, unix_now};
-use crate::config::{
-    Config, ConfigError, DatabaseKind, MasterKeySource, StoreConfig, default_hash_concurrency,
-};
+use crate::config::{Config, ConfigError, DatabaseKind, MasterKeySource, StoreConfig, cores};
 use crate::grpc::{AuthGrpc, Counters};
 use crate::keystore::{KeysError, Keystore};
 use crate::offload::Pool;
@@ -307,8 +305,8 @@ impl<S: Store> Server<S> {
             e => ConfigError::new("TESSERA_BCRYPT_COST", e.to_string()).into(),
         })?;
         // One signing thread per core: RS256 signing is pure CPU work.
-        let signer = Pool::new("tessera-sign", default_hash_concurrency(), SIGNING_QUEUE)
-            .map_err(|_| ServeError::Threads)?;
+        let signer =
+            Pool::new("tessera-sign", cores(), SIGNING_QUEUE).map_err(|_| ServeError::Threads)?;
         let policy = Policy {
             refresh_ttl: config.refresh_ttl,
             verify_leeway: config.verify_leeway,
