@@ -123,6 +123,42 @@ fn lower_priority() {
 #[cfg(not(target_os = "linux"))]
 fn lower_priority() {}
 
+/// For tests: a job that holds one of a pool's threads until released.
+#[cfg(test)]
+pub(crate) struct Occupied {
+    release: mpsc::Sender<()>,
+    job: tokio::task::JoinHandle<Result<Result<(), mpsc::RecvError>, OffloadError>>,
+}
+
+#[cfg(test)]
+impl Occupied {
+    /// Starts the job on `pool` and returns once it runs on a pool thread.
+    pub(crate) async fn start(pool: &Pool) -> Self {
+        let (release, hold) = mpsc::channel::<()>();
+        let (started, running) = oneshot::channel();
+        let pool = pool.clone();
+        let job = tokio::spawn(async move {
+            pool.run(move || {
+                let _ = started.send(());
+                hold.recv()
+            })
+            .await
+        });
+        running.await.expect("the job started");
+        Self { release, job }
+    }
+
+    /// Lets the job end and waits for its answer.
+    pub(crate) async fn release(self) {
+        self.release.send(()).expect("the job waits");
+        self.job
+            .await
+            .expect("joined")
+            .expect("answered")
+            .expect("released");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -163,28 +199,16 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_answers_busy_at_once() {
         let pool = Pool::new("tessera-test", 1, 0).unwrap();
-        let (release, hold) = std::sync::mpsc::channel::<()>();
-        let busy = pool.clone();
-        let running = tokio::spawn(async move { busy.run(move || hold.recv()).await });
-        // Wait until the one slot is taken.
-        while pool.inner.admitted.available_permits() > 0 {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+        let occupied = Occupied::start(&pool).await;
         assert!(matches!(pool.run(|| ()).await, Err(OffloadError::Busy)));
-        release.send(()).unwrap();
-        running.await.unwrap().unwrap().unwrap();
+        occupied.release().await;
         pool.run(|| ()).await.expect("room again");
     }
 
     #[tokio::test]
     async fn a_job_whose_caller_left_is_skipped() {
         let pool = Pool::new("tessera-test", 1, 1).unwrap();
-        let (release, hold) = std::sync::mpsc::channel::<()>();
-        let blocker = pool.clone();
-        let first = tokio::spawn(async move { blocker.run(move || hold.recv()).await });
-        while pool.inner.admitted.available_permits() > 1 {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+        let occupied = Occupied::start(&pool).await;
         let ran = Arc::new(AtomicBool::new(false));
         let flag = ran.clone();
         // Queued behind the first job, then abandoned.
@@ -194,8 +218,7 @@ mod tests {
         )
         .await;
         assert!(abandoned.is_err(), "it waited behind the first job");
-        release.send(()).unwrap();
-        first.await.unwrap().unwrap().unwrap();
+        occupied.release().await;
         // A job queued after the abandoned one runs, so the abandoned one was passed.
         pool.run(|| ()).await.unwrap();
         assert!(!ran.load(Ordering::SeqCst), "an abandoned job ran");

@@ -228,21 +228,10 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_answers_busy_instead_of_waiting() {
         let hasher = Hasher::new(4, 1, 0).unwrap();
-        let (release, hold) = std::sync::mpsc::channel::<()>();
-        let (started, running) = tokio::sync::oneshot::channel();
-        let pool = hasher.inner.pool.clone();
-        let blocker = tokio::spawn(async move {
-            pool.run(move || {
-                let _ = started.send(());
-                hold.recv()
-            })
-            .await
-        });
-        running.await.unwrap();
+        let occupied = crate::offload::Occupied::start(&hasher.inner.pool).await;
         let pw = Password::new("whatever123".into()).unwrap();
         assert!(matches!(hasher.hash(&pw).await, Err(HashError::Busy)));
-        release.send(()).unwrap();
-        blocker.await.unwrap().unwrap().unwrap();
+        occupied.release().await;
         assert!(hasher.hash(&pw).await.is_ok());
     }
 }
