@@ -41,8 +41,8 @@ async fn fixture() -> Fixture {
     let data = tempfile::tempdir().expect("a temp folder");
     let mut config = Config::with_data_dir(data.path());
     config.listen = "127.0.0.1:0".parse().expect("an address");
-    config.bcrypt_cost = 4;
-    let server = tessera::server::prepare(config)
+    config.hashing.algorithm = tessera::password::Algorithm::Bcrypt { cost: 4 };
+    let server = tessera::server::prepare(config, tessera::clock::Clock::system())
         .await
         .expect("tessera starts");
     let url = format!("http://{}", server.local_addr().expect("bound"));

@@ -1,27 +1,162 @@
-//! The operator's subcommands: `tessera migrate`, `tessera keys` and `tessera users`. Each opens the
-//! same store `serve` would, from the same settings, does one thing and closes it.
+//! The operator's subcommands: `tessera migrate`, `tessera keys` and `tessera users`.
+//! Each opens the same store `serve` would, from the same settings, does one thing
+//! and closes it. [`AdminError`] says whether a failure was the operator's setting
+//! (exit 2) or the system's (exit 1).
 
 use std::time::Duration;
 
-use crate::auth::unix_now;
+pub use crate::auth::RoleChange;
+use crate::auth::keys::{KeyInfo, KeysError, Keystore};
+
+use crate::auth::change_role as change_role_in;
+use crate::clock::unix_now;
 use crate::config::{ConfigError, StoreConfig, TokenConfig};
 use crate::domain::{Email, Role};
-use crate::keystore::{KeyInfo, Keystore};
-use crate::server::{self, ServeError};
-use crate::store::Store;
-use crate::with_store;
+use crate::server::{WithStore, master_key, migrate as migrate_store, open_store};
+use crate::store::{Store, StoreError};
+use crate::token::seal::MasterKey;
+
+/// Why an operator command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// A setting or argument cannot be used.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The database failed while the command ran.
+    #[error("database failed: {0}")]
+    Store(#[from] StoreError),
+    /// The signing keys could not be read or changed.
+    #[error("signing keys: {0}")]
+    Keys(KeysError),
+}
+
+impl From<KeysError> for AdminError {
+    /// A key that does not open is a wrong master key: a setting, named as such.
+    fn from(e: KeysError) -> Self {
+        match e {
+            KeysError::Sealed { .. } => AdminError::Config(ConfigError::new(
+                "TESSERA_MASTER_KEY",
+                format!("{e} (is it the key the database was set up with?)"),
+            )),
+            KeysError::Store(e) => AdminError::Store(e),
+            other => AdminError::Keys(other),
+        }
+    }
+}
+
+impl AdminError {
+    /// The process exit code: 2 for a setting (as for clap's usage errors), 1 else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            AdminError::Config(_) => 2,
+            AdminError::Store(_) | AdminError::Keys(_) => 1,
+        }
+    }
+}
+
+/// Opens the store `config` names, runs `work` on it, and closes it.
+async fn on_store<W>(config: &StoreConfig, work: W) -> Result<W::Output, AdminError>
+where
+    W: WithStore,
+{
+    Ok(open_store(config).await?.run(work).await)
+}
+
+struct Migrate;
+
+impl WithStore for Migrate {
+    type Output = Result<usize, AdminError>;
+
+    async fn run<S: Store>(self, store: S) -> Self::Output {
+        let result = async {
+            let pending = store.pending_migrations().await?;
+            migrate_store(&store, true).await?;
+            Ok(pending.len())
+        }
+        .await;
+        store.close().await;
+        result
+    }
+}
 
 /// Applies pending migrations; returns how many were pending. Safe to run while
 /// instances serve, and from several places at once.
-pub async fn migrate(config: &StoreConfig) -> Result<usize, ServeError> {
-    let store = server::open_store(config).await?;
-    with_store!(store, store => {
-        let pending = store.pending_migrations().await.map_err(crate::keystore::KeysError::Store)?;
-        let result = server::migrate(&store, true).await;
+pub async fn migrate(config: &StoreConfig) -> Result<usize, AdminError> {
+    on_store(config, Migrate).await?
+}
+
+/// A command on the signing keys.
+trait KeysCommand {
+    type Output;
+    fn run<S: Store>(
+        self,
+        keystore: &Keystore<S>,
+        now: i64,
+    ) -> impl std::future::Future<Output = Result<Self::Output, KeysError>>;
+}
+
+/// Runs a [`KeysCommand`] on a store that is migrated already.
+struct OnKeys<C> {
+    master: MasterKey,
+    tokens: TokenConfig,
+    command: C,
+}
+
+impl<C: KeysCommand> WithStore for OnKeys<C> {
+    type Output = Result<C::Output, AdminError>;
+
+    async fn run<S: Store>(self, store: S) -> Self::Output {
+        let result = async {
+            migrate_store(&store, false).await?;
+            let keystore = Keystore::new(store.clone(), self.master, self.tokens.horizon_secs());
+            Ok(self.command.run(&keystore, unix_now()).await?)
+        }
+        .await;
         store.close().await;
-        result?;
-        Ok(pending.len())
-    })
+        result
+    }
+}
+
+async fn on_keys<C: KeysCommand>(
+    config: &StoreConfig,
+    tokens: TokenConfig,
+    command: C,
+) -> Result<C::Output, AdminError> {
+    let master = master_key(config)?;
+    let work = OnKeys {
+        master,
+        tokens,
+        command,
+    };
+    on_store(config, work).await?
+}
+
+struct Rotate(Duration);
+
+impl KeysCommand for Rotate {
+    type Output = (String, i64);
+
+    async fn run<S: Store>(
+        self,
+        keystore: &Keystore<S>,
+        now: i64,
+    ) -> Result<Self::Output, KeysError> {
+        keystore.rotate(now, self.0).await
+    }
+}
+
+struct List;
+
+impl KeysCommand for List {
+    type Output = Vec<KeyInfo>;
+
+    async fn run<S: Store>(
+        self,
+        keystore: &Keystore<S>,
+        now: i64,
+    ) -> Result<Self::Output, KeysError> {
+        keystore.list(now).await
+    }
 }
 
 /// Stages a new signing key that signs from `delay` from now (at once for zero).
@@ -30,43 +165,37 @@ pub async fn rotate_key(
     config: &StoreConfig,
     tokens: TokenConfig,
     delay: Duration,
-) -> Result<(String, i64), ServeError> {
-    let master = server::master_key(config)?;
-    let store = server::open_store(config).await?;
-    with_store!(store, store => {
-        server::migrate(&store, false).await?;
-        let keystore = Keystore::new(store.clone(), master, tokens.horizon_secs());
-        let result = keystore.rotate(unix_now(), delay).await;
-        store.close().await;
-        Ok(result?)
-    })
+) -> Result<(String, i64), AdminError> {
+    on_keys(config, tokens, Rotate(delay)).await
 }
 
 /// Every stored key with its state now.
 pub async fn list_keys(
     config: &StoreConfig,
     tokens: TokenConfig,
-) -> Result<Vec<KeyInfo>, ServeError> {
-    let master = server::master_key(config)?;
-    let store = server::open_store(config).await?;
-    with_store!(store, store => {
-        server::migrate(&store, false).await?;
-        let keystore = Keystore::new(store.clone(), master, tokens.horizon_secs());
-        let result = keystore.list(unix_now()).await;
-        store.close().await;
-        Ok(result?)
-    })
+) -> Result<Vec<KeyInfo>, AdminError> {
+    on_keys(config, tokens, List).await
 }
 
-/// What a role change did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RoleChange {
-    /// The user's roles changed.
-    Changed,
-    /// The user had (or lacked) the role already.
-    Unchanged,
-    /// No user has this email.
-    NoSuchUser,
+struct ChangeRole {
+    email: Email,
+    role: Role,
+    grant: bool,
+}
+
+impl WithStore for ChangeRole {
+    type Output = Result<RoleChange, AdminError>;
+
+    async fn run<S: Store>(self, store: S) -> Self::Output {
+        let result = async {
+            migrate_store(&store, false).await?;
+            let change = change_role_in(&store, &self.email, &self.role, self.grant, unix_now());
+            Ok(change.await?)
+        }
+        .await;
+        store.close().await;
+        result
+    }
 }
 
 /// Grants (`grant = true`) or revokes `role` for the user with `email`. Tokens
@@ -76,7 +205,7 @@ pub async fn change_role(
     email: &str,
     role: &str,
     grant: bool,
-) -> Result<RoleChange, ServeError> {
+) -> Result<RoleChange, AdminError> {
     let email = Email::parse(email).map_err(|e| ConfigError::new("EMAIL", e.to_string()))?;
     let role = Role::parse(role).ok_or_else(|| {
         ConfigError::new(
@@ -84,47 +213,5 @@ pub async fn change_role(
             "expected 1 to 64 of a-z, 0-9, '-', '_', '.' and ':'",
         )
     })?;
-    let store = server::open_store(config).await?;
-    with_store!(store, store => {
-        let result = async {
-            server::migrate(&store, false).await?;
-            change_role_in(&store, &email, &role, grant)
-                .await
-                .map_err(|e| ServeError::from(crate::keystore::KeysError::Store(e)))
-        }
-        .await;
-        store.close().await;
-        result
-    })
-}
-
-async fn change_role_in<S: Store>(
-    store: &S,
-    email: &Email,
-    role: &Role,
-    grant: bool,
-) -> Result<RoleChange, crate::store::StoreError> {
-    // A conditional update per attempt: a concurrent change makes it miss, and the
-    // roles are read again.
-    loop {
-        let Some(user) = store.user_by_email(email).await? else {
-            return Ok(RoleChange::NoSuchUser);
-        };
-        let has = user.roles.iter().any(|r| r == role.as_str());
-        if has == grant {
-            return Ok(RoleChange::Unchanged);
-        }
-        let mut roles = user.roles.clone();
-        if grant {
-            roles.push(role.as_str().to_owned());
-        } else {
-            roles.retain(|r| r != role.as_str());
-        }
-        if store
-            .replace_roles(user.id, &user.roles, &roles, unix_now())
-            .await?
-        {
-            return Ok(RoleChange::Changed);
-        }
-    }
+    on_store(config, ChangeRole { email, role, grant }).await?
 }

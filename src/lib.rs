@@ -1,29 +1,42 @@
 //! tessera: a gRPC authentication service.
 //!
 //! The crate is both the server (feature `server`, on by default) and the code a
-//! service needs to verify tessera's tokens in-process (feature `verifier`).
+//! service needs to verify tessera's tokens in-process (feature `verifier`). The
+//! layers, each knowing only those below it:
 //!
-//! | module | owns |
-//! |---|---|
-//! | [`proto`] | the generated `tessera.auth.v1` types, client and server, and the descriptor set |
-//! | [`reason`] | the `ErrorInfo` reasons every error carries, shared by server and verifier |
-//! | [`token`] | access-token claims, the one verification path, the revoked-session set; issuing and keys (server) |
-//! | [`verifier`] | in-process verification for other services: JWKS cache, revocation stream, tonic interceptor, tower layer |
-//! | [`config`] | flags and `TESSERA_*` variables parsed into a validated [`config::Config`] |
-//! | [`telemetry`] | tracing subscriber set-up |
-//! | [`domain`] | `Email`, `Password`, `UserId`, `SessionId`: values that validated on construction |
-//! | [`password`] | bcrypt off the async runtime, with bounded concurrency and a dummy hash |
-//! | [`throttle`] | the failed-login budget per email and per client address, kept in the store |
-//! | [`store`] | the `Store` trait, its shared SQL, and the SQLite and PostgreSQL backends |
-//! | [`auth`] | the use cases (register, login, refresh, logout, verify) in domain terms |
-//! | [`grpc`] | proto <-> domain conversion, and the one mapping from errors to `tonic::Status` |
-//! | [`keystore`] | signing keys in the store: sealed, rotated, loaded into the key ring |
-//! | [`server`] | open everything, bind, serve until a shutdown future resolves; the background sync, health and purge tasks |
-//! | [`load`] | `tessera bench`: the load generator and the machine's floors it is compared against |
-//! | [`admin`] | the operator's subcommands: `migrate`, `keys rotate`, `keys list` |
+//! | layer | module | owns |
+//! |---|---|---|
+//! | foundation | [`proto`] | the generated `tessera.auth.v1` types, client and server, and the descriptor set |
+//! | | [`reason`] | the `ErrorInfo` reasons every error carries |
+//! | | [`clock`] | time as an input: the system clock, and a stepped one for tests |
+//! | | [`domain`] | `Email`, `Password`, `PasswordHash`, `UserId`, `SessionId`, `Role`, `User`: validated on construction |
+//! | building blocks | [`token`] | claims, the one verification path, JWKs, the revoked-session set; keys, issuing, sealing (server) |
+//! | | [`password`] | the `Hasher` seam over the password algorithm (bcrypt), off the runtime |
+//! | | [`offload`] | low-priority thread pools with bounded queues for CPU-heavy work |
+//! | | [`store`] | role traits composed into `Store`; the SQL, once, for SQLite and PostgreSQL |
+//! | | [`config`] | flags and `TESSERA_*` variables parsed into a validated [`config::Config`] |
+//! | use cases | [`auth`] | register, login, session (refresh, logout), verify, roles; throttle, keys, revocations |
+//! | transport | [`grpc`] | thin handlers, proto <-> domain, the one mapping from errors to `tonic::Status` |
+//! | | [`verifier`] | in-process verification for other services: JWKS cache, revocation stream, interceptor, layer |
+//! | wiring | [`server`] | start-up, serving, graceful shutdown, the sync, health and purge tasks |
+//! | | [`admin`] | the operator's subcommands: `migrate`, `keys`, `users` |
+//! | tools | [`bench`] | `tessera bench`: the load generator and the machine's floors (talks to the server over gRPC only) |
+//! | | [`telemetry`] | tracing subscriber set-up |
+//!
+//! Where a change goes:
+//! - a new RPC: the proto, a handler in `grpc/auth_service.rs`, one use-case file in
+//!   `auth/` (and a method on a role trait in `store/`, its SQL in `store/sql/`);
+//! - a new password algorithm: `password/` only (a variant of `Algorithm`, a file
+//!   beside `bcrypt.rs`);
+//! - a new HTTP endpoint: a new `http/` module beside `grpc/`, over the same `Auth`,
+//!   served from `server/serve.rs`;
+//! - a new gRPC service (such as Envoy's ext_authz): a file in `grpc/` and one
+//!   `add_service` line in `server/serve.rs`.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod clock;
+pub mod grpc;
 pub mod proto;
 pub mod reason;
 pub mod token;
@@ -34,15 +47,11 @@ pub mod admin;
 #[cfg(feature = "server")]
 pub mod auth;
 #[cfg(feature = "server")]
+pub mod bench;
+#[cfg(feature = "server")]
 pub mod config;
 #[cfg(feature = "server")]
 pub mod domain;
-#[cfg(feature = "server")]
-pub mod grpc;
-#[cfg(feature = "server")]
-pub mod keystore;
-#[cfg(feature = "server")]
-pub mod load;
 #[cfg(feature = "server")]
 pub mod offload;
 #[cfg(feature = "server")]
@@ -53,5 +62,3 @@ pub mod server;
 pub mod store;
 #[cfg(feature = "server")]
 pub mod telemetry;
-#[cfg(feature = "server")]
-pub mod throttle;

@@ -1,22 +1,16 @@
 //! The reasons in the `google.rpc.ErrorInfo` of every error tessera returns.
 //!
-//! One enum, shared by the server's status mapping and the client-side verifier, so a
-//! client can branch on the same strings wherever a token was refused.
-
-use std::collections::HashMap;
-
-use tonic::{Code, Status};
-use tonic_types::{ErrorDetails, StatusExt};
-
-/// The `ErrorInfo.domain` of every tessera error.
-pub const DOMAIN: &str = "tessera.auth";
+//! One enum, shared by the server and the client-side verifier, so a client can
+//! branch on the same strings wherever a token was refused. The statuses that carry
+//! them are built in [`crate::grpc::status`].
 
 /// A machine-readable cause, sent as `ErrorInfo.reason`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Reason {
     /// The email is missing, malformed or longer than 254 bytes.
     InvalidEmail,
-    /// The password is missing, shorter than 8 characters or longer than 72 bytes.
+    /// The password is missing, too short, or longer than the password hashing
+    /// reads; the status message states the rules.
     WeakPassword,
     /// The email is registered already.
     EmailTaken,
@@ -71,14 +65,4 @@ impl std::fmt::Display for Reason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
-}
-
-/// The ErrorInfo detail for `reason`.
-pub fn error_info(reason: Reason) -> ErrorDetails {
-    ErrorDetails::with_error_info(reason.as_str(), DOMAIN, HashMap::new())
-}
-
-/// A status with `code`, a fixed client-safe `message` and an ErrorInfo for `reason`.
-pub fn status(code: Code, message: &str, reason: Reason) -> Status {
-    Status::with_error_details(code, message, error_info(reason))
 }

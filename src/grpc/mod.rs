@@ -1,7 +1,21 @@
-//! The gRPC face of the use cases: [`service`] converts proto <-> domain and delegates;
-//! [`status`] is the one place that builds a `tonic::Status`.
+//! The gRPC face: thin handlers that convert and delegate, the conversions, and the
+//! one mapping from errors to `tonic::Status`.
+//!
+//! - [`status`]: every `tonic::Status` tessera or its verifier builds (verifier feature too).
+//! - [`convert`]: proto <-> domain, both ways (verifier feature too).
+//! - `auth_service.rs`: `tessera.auth.v1.AuthService`, one handler per RPC.
+//! - `watch.rs`: feeding one WatchRevocations stream.
+//!
+//! A new gRPC service is a file here beside `auth_service.rs`, and one line where the
+//! server adds its services (`server/serve.rs`).
 
-pub mod service;
+pub mod convert;
 pub mod status;
 
-pub use service::{AuthGrpc, Counters};
+#[cfg(feature = "server")]
+mod auth_service;
+#[cfg(feature = "server")]
+mod watch;
+
+#[cfg(feature = "server")]
+pub use auth_service::AuthGrpc;

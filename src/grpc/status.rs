@@ -1,23 +1,82 @@
-//! The one mapping from errors to `tonic::Status`.
+//! The one mapping from errors to `tonic::Status`: the server's [`AuthError`]s and
+//! the verifier's token refusals both become statuses here, and nowhere else.
 //!
-//! One exhaustive `match`, no catch-all arm: a new error variant fails to compile here
-//! instead of quietly becoming INTERNAL. Every status carries an ErrorInfo (domain
-//! `tessera.auth`), plus a BadRequest field violation for bad input and a RetryInfo
-//! for RATE_LIMITED, OVERLOADED and UNAVAILABLE. Messages are fixed and client-safe; internal
-//! failures are logged here, once, with their source chain.
+//! One exhaustive `match` per error type, no catch-all arm: a new variant fails to
+//! compile here instead of quietly becoming INTERNAL. Every status carries an
+//! ErrorInfo (domain [`DOMAIN`]), plus a BadRequest field violation for bad input and
+//! a RetryInfo for RATE_LIMITED, OVERLOADED and UNAVAILABLE. Messages are fixed and
+//! client-safe; internal failures are logged here, once, with their source chain.
 
+use std::collections::HashMap;
+#[cfg(feature = "server")]
 use std::time::Duration;
 
 use tonic::{Code, Status};
-use tonic_types::StatusExt;
+use tonic_types::{ErrorDetails, StatusExt};
 
+#[cfg(feature = "server")]
 use crate::auth::AuthError;
-use crate::reason::{Reason, error_info as info, status};
-use crate::store::StoreError;
+use crate::reason::Reason;
+use crate::token::VerifyError;
+
+/// The `ErrorInfo.domain` of every tessera error.
+pub const DOMAIN: &str = "tessera.auth";
 
 /// How long a client should wait when hashing is saturated or the database is away.
+#[cfg(feature = "server")]
 const RETRY_SHORTLY: Duration = Duration::from_secs(1);
 
+fn info(reason: Reason) -> ErrorDetails {
+    ErrorDetails::with_error_info(reason.as_str(), DOMAIN, HashMap::new())
+}
+
+/// A status with `code`, a fixed client-safe `message` and an ErrorInfo for `reason`.
+pub fn status(code: Code, message: &str, reason: Reason) -> Status {
+    Status::with_error_details(code, message, info(reason))
+}
+
+/// A token that was refused: the same code, message and reason whether tessera's
+/// Verify, Refresh or a service's interceptor refused it.
+impl From<VerifyError> for Status {
+    fn from(error: VerifyError) -> Self {
+        match error {
+            VerifyError::Expired => {
+                status(Code::Unauthenticated, "token expired", Reason::TokenExpired)
+            }
+            VerifyError::Invalid | VerifyError::UnknownKey => {
+                status(Code::Unauthenticated, "token invalid", Reason::TokenInvalid)
+            }
+            VerifyError::Revoked => {
+                status(Code::Unauthenticated, "token revoked", Reason::TokenRevoked)
+            }
+            VerifyError::Unavailable => status(
+                Code::Unavailable,
+                "token verification unavailable; retry shortly",
+                Reason::Unavailable,
+            ),
+        }
+    }
+}
+
+/// No `authorization: Bearer <token>` on a guarded call.
+pub fn missing_bearer() -> Status {
+    status(
+        Code::Unauthenticated,
+        "missing or malformed authorization: expected \"Bearer <token>\"",
+        Reason::TokenInvalid,
+    )
+}
+
+/// A valid token without the role a call needs.
+pub fn permission_denied() -> Status {
+    status(
+        Code::PermissionDenied,
+        "this call needs a role the token does not carry",
+        Reason::PermissionDenied,
+    )
+}
+
+#[cfg(feature = "server")]
 fn with_violation(
     code: Code,
     message: &str,
@@ -30,12 +89,14 @@ fn with_violation(
     Status::with_error_details(code, message, details)
 }
 
+#[cfg(feature = "server")]
 fn with_retry(code: Code, message: &str, reason: Reason, after: Duration) -> Status {
     let mut details = info(reason);
     details.set_retry_info(Some(after));
     Status::with_error_details(code, message, details)
 }
 
+#[cfg(feature = "server")]
 fn internal(err: &AuthError) -> Status {
     let mut chain = String::new();
     let mut source: Option<&dyn std::error::Error> = Some(err);
@@ -50,6 +111,7 @@ fn internal(err: &AuthError) -> Status {
     status(Code::Internal, "internal error", Reason::Internal)
 }
 
+#[cfg(feature = "server")]
 impl From<AuthError> for Status {
     fn from(err: AuthError) -> Self {
         match &err {
@@ -60,12 +122,12 @@ impl From<AuthError> for Status {
                 "email",
                 e.to_string(),
             ),
-            AuthError::WeakPassword(e) => with_violation(
+            AuthError::WeakPassword { problem, rules } => with_violation(
                 Code::InvalidArgument,
-                "password does not meet the rules: 8 characters to 72 bytes",
+                &format!("password does not meet the rules: {rules}"),
                 Reason::WeakPassword,
                 "password",
-                e.to_string(),
+                problem.to_string(),
             ),
             AuthError::EmailTaken => status(
                 Code::AlreadyExists,
@@ -96,21 +158,15 @@ impl From<AuthError> for Status {
                 Reason::Overloaded,
                 RETRY_SHORTLY,
             ),
-            AuthError::TokenInvalid => {
-                status(Code::Unauthenticated, "token invalid", Reason::TokenInvalid)
-            }
-            AuthError::TokenExpired => {
-                status(Code::Unauthenticated, "token expired", Reason::TokenExpired)
-            }
-            AuthError::TokenRevoked => {
-                status(Code::Unauthenticated, "token revoked", Reason::TokenRevoked)
-            }
+            AuthError::TokenInvalid => VerifyError::Invalid.into(),
+            AuthError::TokenExpired => VerifyError::Expired.into(),
+            AuthError::TokenRevoked => VerifyError::Revoked.into(),
             AuthError::RefreshTokenReused => status(
                 Code::Unauthenticated,
                 "refresh token reused; the session is revoked",
                 Reason::RefreshTokenReused,
             ),
-            AuthError::Store(StoreError::Unavailable(source)) => {
+            AuthError::Unavailable(source) => {
                 // An operator must act (or wait); the client may retry.
                 tracing::warn!(error = %source, "database unavailable");
                 with_retry(
@@ -120,12 +176,7 @@ impl From<AuthError> for Status {
                     RETRY_SHORTLY,
                 )
             }
-            AuthError::Store(
-                StoreError::Conflict
-                | StoreError::Database(_)
-                | StoreError::Migrate(_)
-                | StoreError::Corrupt(_),
-            )
+            AuthError::Store(_)
             | AuthError::Hashing(_)
             | AuthError::Signing(_)
             | AuthError::Worker
@@ -134,13 +185,14 @@ impl From<AuthError> for Status {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "server"))]
 mod tests {
     use super::*;
+    use crate::store::StoreError;
 
     #[test]
     fn an_unavailable_database_is_unavailable_with_retry_info_not_internal() {
-        let status = Status::from(AuthError::Store(StoreError::Unavailable(
+        let status = Status::from(AuthError::from_store(StoreError::Unavailable(
             sqlx::Error::PoolTimedOut,
         )));
         assert_eq!(status.code(), Code::Unavailable);
@@ -157,9 +209,32 @@ mod tests {
 
     #[test]
     fn an_internal_fault_says_nothing_of_its_cause() {
-        let status = Status::from(AuthError::Store(StoreError::Corrupt("users.id")));
+        let status = Status::from(AuthError::from_store(StoreError::Corrupt("users.id")));
         assert_eq!(status.code(), Code::Internal);
         assert_eq!(status.message(), "internal error");
         assert_eq!(status.get_details_error_info().unwrap().reason, "INTERNAL");
+    }
+
+    #[test]
+    fn every_token_refusal_carries_the_reason_tessera_verify_gives() {
+        for (error, code, reason) in [
+            (VerifyError::Expired, Code::Unauthenticated, "TOKEN_EXPIRED"),
+            (VerifyError::Invalid, Code::Unauthenticated, "TOKEN_INVALID"),
+            (
+                VerifyError::UnknownKey,
+                Code::Unauthenticated,
+                "TOKEN_INVALID",
+            ),
+            (VerifyError::Revoked, Code::Unauthenticated, "TOKEN_REVOKED"),
+            (VerifyError::Unavailable, Code::Unavailable, "UNAVAILABLE"),
+        ] {
+            let status = Status::from(error);
+            assert_eq!(status.code(), code);
+            let info = status.get_details_error_info().unwrap();
+            assert_eq!(
+                (info.reason.as_str(), info.domain.as_str()),
+                (reason, DOMAIN)
+            );
+        }
     }
 }

@@ -14,18 +14,24 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
-use sqlx::{PgPool, Row};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
-use super::sql::{sql_store, uuid_col};
-use super::{
-    Admission, Change, KeyRow, NewSession, RefreshRow, RevokeReason, RevokedRow, Rotation, Store,
-    StoreError, UserRow, join_roles, split_roles,
-};
-use crate::domain::{Email, SessionId, UserId};
-use crate::password::PasswordHash;
+use super::{Change, RevokedRow, StoreError};
+use crate::domain::SessionId;
+
+/// The shared SQL ([`super::sql`](self)), compiled for this backend.
+// Compiled once per backend on purpose: one text of SQL, two concrete stores.
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/mod.rs"]
+mod sql;
+
+/// The store the shared SQL is compiled for.
+type Backend = PostgresStore;
+/// Its row type.
+type DbRow = sqlx::postgres::PgRow;
 
 /// The channel revocations are announced on.
 pub const REVOKED_CHANNEL: &str = "tessera_revoked";
@@ -34,7 +40,7 @@ pub const KEYS_CHANNEL: &str = "tessera_keys";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// A PostgreSQL-backed [`Store`].
+/// A PostgreSQL-backed [`super::Store`].
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
     pool: PgPool,
@@ -54,7 +60,7 @@ impl PostgresStore {
     }
 
     /// Connects (at most `max_connections`, waiting at most `acquire_timeout` for one;
-    /// migrations are applied by [`Store::migrate`]).
+    /// migrations are applied by [`super::Lifecycle::migrate`]).
     pub async fn open(
         options: PgConnectOptions,
         max_connections: u32,
@@ -161,5 +167,3 @@ fn parse_revoked(payload: &str) -> Option<RevokedRow> {
         revoked_at: at.parse().ok()?,
     })
 }
-
-sql_store!(PostgresStore, sqlx::postgres::PgRow);

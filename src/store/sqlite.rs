@@ -9,21 +9,27 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
 use tokio::sync::mpsc;
 
-use super::sql::{sql_store, uuid_col};
-use super::{
-    Admission, Change, KeyRow, NewSession, RefreshRow, RevokeReason, RevokedRow, Rotation, Store,
-    StoreError, UserRow, join_roles, split_roles,
-};
-use crate::domain::{Email, SessionId, UserId};
-use crate::password::PasswordHash;
+use super::{Change, StoreError};
+use crate::domain::SessionId;
+
+/// The shared SQL ([`super::sql`](self)), compiled for this backend.
+// Compiled once per backend on purpose: one text of SQL, two concrete stores.
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/mod.rs"]
+mod sql;
+
+/// The store the shared SQL is compiled for.
+type Backend = SqliteStore;
+/// Its row type.
+type DbRow = sqlx::sqlite::SqliteRow;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
-/// A SQLite-backed [`Store`].
+/// A SQLite-backed [`super::Store`].
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -48,7 +54,7 @@ impl SqliteStore {
             .foreign_keys(true))
     }
 
-    /// Opens the database (migrations are applied by [`Store::migrate`]).
+    /// Opens the database (migrations are applied by [`super::Lifecycle::migrate`]).
     pub async fn open(options: SqliteConnectOptions) -> Result<Self, StoreError> {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
@@ -84,5 +90,3 @@ impl SqliteStore {
         std::future::pending::<()>().await;
     }
 }
-
-sql_store!(SqliteStore, sqlx::sqlite::SqliteRow);

@@ -84,11 +84,10 @@ impl VerifiedCache {
             return;
         }
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= self.capacity && !entries.contains_key(&key) {
-            entries.retain(|_, entry| entry.valid_until >= now);
-            if entries.len() >= self.capacity {
-                entries.clear();
-            }
+        if !entries.contains_key(&key) {
+            make_room(&mut entries, self.capacity, |entry| {
+                entry.valid_until >= now
+            });
         }
         entries.insert(
             key,
@@ -107,6 +106,22 @@ impl VerifiedCache {
     /// Whether no token is remembered.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// Makes room for one more entry in a map bounded at `capacity`: when it is full,
+/// drops the entries that are no longer `live`, and if that frees nothing, all of them
+/// (a cache refills from what is in use).
+pub(crate) fn make_room<K, V>(
+    map: &mut HashMap<K, V>,
+    capacity: usize,
+    mut live: impl FnMut(&V) -> bool,
+) {
+    if map.len() >= capacity {
+        map.retain(|_, value| live(value));
+        if map.len() >= capacity {
+            map.clear();
+        }
     }
 }
 

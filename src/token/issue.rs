@@ -39,7 +39,7 @@ impl TokenIssuer {
         Self {
             issuer,
             audience,
-            ttl_secs: i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX),
+            ttl_secs: crate::clock::secs(ttl),
         }
     }
 

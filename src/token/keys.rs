@@ -10,7 +10,6 @@ use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, ThumbprintHash};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 
 use super::KeySet;
-use crate::proto;
 
 /// Where versions before keys moved into the store kept the generated key, inside
 /// `TESSERA_DATA_DIR`: imported once if the store has no key.
@@ -103,16 +102,9 @@ impl SigningKey {
         &self.encoding
     }
 
-    /// The public key as a JWK for GetJwks.
-    pub fn jwk(&self) -> proto::Jwk {
-        proto::Jwk {
-            kty: "RSA".into(),
-            kid: self.kid.clone(),
-            r#use: "sig".into(),
-            alg: "RS256".into(),
-            n: self.n.clone(),
-            e: self.e.clone(),
-        }
+    /// The public key as a JWK, for the published key set.
+    pub fn jwk(&self) -> super::Jwk {
+        super::Jwk::rs256(&self.kid, &self.n, &self.e)
     }
 
     /// The private key in PKCS#8 PEM, for sealing into the store only.

@@ -1,6 +1,7 @@
 //! Access tokens and refresh tokens.
 //!
 //! - [`claims`]: what an access token says.
+//! - [`jwks`]: public keys as JSON Web Keys, the domain form of GetJwks.
 //! - [`cache`]: the bounded cache of tokens that verified, keyed by their SHA-256.
 //! - [`revoked`]: the in-memory set of revoked sessions, shared by the Verify RPC and
 //!   the live verifier.
@@ -12,6 +13,7 @@
 
 pub mod cache;
 pub mod claims;
+pub mod jwks;
 pub mod revoked;
 pub mod verify;
 
@@ -27,6 +29,7 @@ pub mod ring;
 pub mod seal;
 
 pub use claims::AccessClaims;
+pub use jwks::{Jwk, JwkSet};
 pub use revoked::RevokedSessions;
 pub use verify::{KeySet, TokenVerifier, VerifyError};
 
@@ -46,11 +49,4 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
     let mut out = [0u8; 32];
     out.copy_from_slice(digest.as_ref());
     out
-}
-
-/// Seconds since the Unix epoch, from the system clock.
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }

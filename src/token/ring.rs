@@ -15,8 +15,8 @@
 //! Because the states follow from the stored times, every instance that has read the
 //! same rows derives the same states, with no coordination and no state updates.
 
+use super::KeySet;
 use super::keys::SigningKey;
-use super::{KeySet, TokenVerifier};
 
 /// Where a key is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,13 +81,11 @@ pub struct RingKey {
     pub created_at: i64,
 }
 
-/// The keys an instance holds, with a verifier over all of them. `Debug` lists the
-/// kids.
+/// The keys an instance holds. `Debug` lists the kids.
 #[derive(Clone)]
 pub struct KeyRing {
     keys: Vec<RingKey>,
     publish_for: i64,
-    verifier: TokenVerifier,
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -99,16 +97,11 @@ impl std::fmt::Debug for KeyRing {
 }
 
 impl KeyRing {
-    /// A ring of `keys`; `verifier` builds the verifier from the public keys of those
-    /// not yet expired at `now`. Keys are ordered by activation, then creation, then
-    /// kid, the order the store lists them in, so every instance agrees on the signer
-    /// even when two keys activate in the same second.
-    pub fn new(
-        mut keys: Vec<RingKey>,
-        publish_for: i64,
-        now: i64,
-        verifier: impl FnOnce(KeySet) -> TokenVerifier,
-    ) -> Self {
+    /// A ring of `keys`, each published until `publish_for` after its successor
+    /// activated. Keys are ordered by activation, then creation, then kid, the order
+    /// the store lists them in, so every instance agrees on the signer even when two
+    /// keys activate in the same second.
+    pub fn new(mut keys: Vec<RingKey>, publish_for: i64) -> Self {
         keys.sort_by(|a, b| {
             (a.activates_at, a.created_at, a.key.kid()).cmp(&(
                 b.activates_at,
@@ -116,18 +109,7 @@ impl KeyRing {
                 b.key.kid(),
             ))
         });
-        let activations: Vec<i64> = keys.iter().map(|k| k.activates_at).collect();
-        let mut set = KeySet::new();
-        for (k, state) in keys.iter().zip(states(&activations, now, publish_for)) {
-            if state.is_published() {
-                k.key.add_to(&mut set);
-            }
-        }
-        Self {
-            keys,
-            publish_for,
-            verifier: verifier(set),
-        }
+        Self { keys, publish_for }
     }
 
     /// Each key with its state at `now`.
@@ -153,9 +135,18 @@ impl KeyRing {
             .collect()
     }
 
-    /// The verifier over the keys published when the ring was built.
-    pub fn verifier(&self) -> &TokenVerifier {
-        &self.verifier
+    /// The public halves of the keys published at `now`, for verifying.
+    pub fn published_set(&self, now: i64) -> KeySet {
+        let mut set = KeySet::new();
+        for key in self.published(now) {
+            key.add_to(&mut set);
+        }
+        set
+    }
+
+    /// The kid of every key in the ring, in ring order.
+    pub fn kids(&self) -> Vec<&str> {
+        self.keys.iter().map(|k| k.key.kid()).collect()
     }
 
     /// The key `kid`, if the ring holds it.

@@ -69,6 +69,15 @@ impl KeySet {
         Ok(())
     }
 
+    /// Adds `jwk` if it is an RS256 signing key whose components parse; returns
+    /// whether it was added.
+    pub fn insert_jwk(&mut self, jwk: &super::Jwk) -> bool {
+        jwk.is_rs256_signing()
+            && self
+                .insert_rsa_components(jwk.kid.clone(), &jwk.n, &jwk.e)
+                .is_ok()
+    }
+
     /// Adds a public key under `kid`.
     pub fn insert(&mut self, kid: impl Into<String>, key: DecodingKey) {
         self.keys.insert(kid.into(), key);

@@ -8,11 +8,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use tonic::metadata::MetadataMap;
-use tonic::{Code, Request, Status};
+use tonic::{Request, Status};
 
 use super::Verifier;
-use crate::reason::{Reason, status};
-use crate::token::{AccessClaims, VerifyError};
+use crate::grpc::status::{missing_bearer, permission_denied};
+use crate::token::AccessClaims;
 
 /// The token in an `authorization` value of the form `Bearer <token>` (the scheme
 /// in any case), or `None`.
@@ -22,40 +22,12 @@ pub fn bearer_token(value: &str) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-/// The one mapping from a refusal to a status, with the reasons of tessera's Verify.
-fn refusal(error: VerifyError) -> Status {
-    match error {
-        VerifyError::Expired => {
-            status(Code::Unauthenticated, "token expired", Reason::TokenExpired)
-        }
-        VerifyError::Invalid | VerifyError::UnknownKey => {
-            status(Code::Unauthenticated, "token invalid", Reason::TokenInvalid)
-        }
-        VerifyError::Revoked => {
-            status(Code::Unauthenticated, "token revoked", Reason::TokenRevoked)
-        }
-        VerifyError::Unavailable => status(
-            Code::Unavailable,
-            "token verification unavailable; retry shortly",
-            Reason::Unavailable,
-        ),
-    }
-}
-
-fn missing() -> Status {
-    status(
-        Code::Unauthenticated,
-        "missing or malformed authorization: expected \"Bearer <token>\"",
-        Reason::TokenInvalid,
-    )
-}
-
 fn token_in(metadata: &MetadataMap) -> Result<&str, Status> {
     metadata
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(bearer_token)
-        .ok_or_else(missing)
+        .ok_or_else(missing_bearer)
 }
 
 /// A tonic interceptor requiring a valid bearer token: wrap a service with
@@ -76,7 +48,7 @@ impl AuthInterceptor {
 impl tonic::service::Interceptor for AuthInterceptor {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
         let token = token_in(request.metadata())?;
-        let claims = self.verifier.verify(token).map_err(refusal)?;
+        let claims = self.verifier.verify(token).map_err(Status::from)?;
         request.extensions_mut().insert(claims);
         Ok(request)
     }
@@ -88,7 +60,7 @@ pub fn claims<T>(request: &Request<T>) -> Result<&AccessClaims, Status> {
     request
         .extensions()
         .get::<AccessClaims>()
-        .ok_or_else(missing)
+        .ok_or_else(missing_bearer)
 }
 
 /// The verified claims if they carry `role`; PERMISSION_DENIED (reason
@@ -101,11 +73,7 @@ pub fn require_role<'r, T>(
     if claims.roles.iter().any(|r| r == role) {
         Ok(claims)
     } else {
-        Err(status(
-            Code::PermissionDenied,
-            "this call needs a role the token does not carry",
-            Reason::PermissionDenied,
-        ))
+        Err(permission_denied())
     }
 }
 
@@ -177,8 +145,8 @@ where
                 .and_then(bearer_token)
                 .map(str::to_owned);
             let verified = match token {
-                Some(token) => verifier.check(&token).await.map_err(refusal),
-                None => Err(missing()),
+                Some(token) => verifier.check(&token).await.map_err(Status::from),
+                None => Err(missing_bearer()),
             };
             match verified {
                 Ok(claims) => {
@@ -202,25 +170,5 @@ mod tests {
         assert_eq!(bearer_token("Bearer "), None);
         assert_eq!(bearer_token("Basic abc"), None);
         assert_eq!(bearer_token("abc"), None);
-    }
-
-    #[test]
-    fn every_refusal_carries_the_reason_tessera_verify_gives() {
-        use tonic_types::StatusExt;
-        for (error, code, reason) in [
-            (VerifyError::Expired, Code::Unauthenticated, "TOKEN_EXPIRED"),
-            (VerifyError::Invalid, Code::Unauthenticated, "TOKEN_INVALID"),
-            (
-                VerifyError::UnknownKey,
-                Code::Unauthenticated,
-                "TOKEN_INVALID",
-            ),
-            (VerifyError::Revoked, Code::Unauthenticated, "TOKEN_REVOKED"),
-            (VerifyError::Unavailable, Code::Unavailable, "UNAVAILABLE"),
-        ] {
-            let status = refusal(error);
-            assert_eq!(status.code(), code);
-            assert_eq!(status.get_details_error_info().unwrap().reason, reason);
-        }
     }
 }

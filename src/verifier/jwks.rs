@@ -9,6 +9,7 @@ use tokio::sync::watch;
 use tracing::{debug, warn};
 
 use super::Shared;
+use crate::grpc::convert::from_jwk;
 use crate::proto::GetJwksRequest;
 use crate::token::{KeySet, TokenVerifier};
 
@@ -59,15 +60,9 @@ async fn fetch(shared: &Shared) -> Result<usize, String> {
         .into_inner();
     let mut set = KeySet::new();
     let mut count = 0;
-    for jwk in &response.keys {
+    for jwk in response.keys {
         // Only RS256 signing keys; anything else in the set is not for us.
-        if jwk.kty != "RSA" || jwk.alg != "RS256" || (jwk.r#use != "sig" && !jwk.r#use.is_empty()) {
-            continue;
-        }
-        if set
-            .insert_rsa_components(jwk.kid.clone(), &jwk.n, &jwk.e)
-            .is_ok()
-        {
+        if set.insert_jwk(&from_jwk(jwk)) {
             count += 1;
         }
     }

@@ -10,8 +10,9 @@ use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use super::Shared;
+use crate::clock::unix_now;
+use crate::grpc::convert::from_duration;
 use crate::proto::{RevocationEvent, WatchRevocationsRequest};
-use crate::token::unix_now;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -62,10 +63,7 @@ async fn follow(shared: &Shared) -> bool {
                 }
                 heard = true;
                 if let Some(every) = event.heartbeat_interval.as_ref() {
-                    let every = Duration::new(
-                        u64::try_from(every.seconds).unwrap_or(0),
-                        u32::try_from(every.nanos).unwrap_or(0),
-                    );
+                    let every = from_duration(every);
                     idle = (every * 3).max(Duration::from_secs(1));
                 }
                 apply(shared, &event);

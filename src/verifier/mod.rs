@@ -40,8 +40,9 @@ use tonic::transport::Channel;
 
 pub use guard::{AuthInterceptor, AuthLayer, RequireToken, bearer_token, claims, require_role};
 
+use crate::clock::unix_now;
 use crate::proto::auth_service_client::AuthServiceClient;
-use crate::token::{AccessClaims, RevokedSessions, TokenVerifier, VerifyError, unix_now};
+use crate::token::{AccessClaims, RevokedSessions, TokenVerifier, VerifyError};
 
 /// How a [`Verifier`] learns that a session was revoked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,9 +9,12 @@ use std::time::{Duration, Instant};
 use tonic_types::StatusExt;
 
 use super::Shared;
+use crate::clock::unix_now;
+use crate::grpc::convert::from_claims;
 use crate::proto::VerifyRequest;
 use crate::reason::Reason;
-use crate::token::{AccessClaims, VerifyError, unix_now};
+use crate::token::cache::make_room;
+use crate::token::{AccessClaims, VerifyError};
 
 /// Beyond this many entries, expired ones are dropped; if that is not enough, all.
 const MAX_ENTRIES: usize = 10_000;
@@ -38,13 +41,8 @@ impl Cache {
     fn put(&self, token: &str, answer: Answer, until: Instant) {
         let key = crate::token::sha256(token.as_bytes());
         let mut answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
-        if answers.len() >= MAX_ENTRIES {
-            let now = Instant::now();
-            answers.retain(|_, (_, until)| *until > now);
-            if answers.len() >= MAX_ENTRIES {
-                answers.clear();
-            }
-        }
+        let now = Instant::now();
+        make_room(&mut answers, MAX_ENTRIES, |(_, until)| *until > now);
         answers.insert(key, (answer, until));
     }
 }
@@ -66,7 +64,7 @@ pub(super) async fn check(shared: &Shared, token: &str) -> Answer {
         Ok(response) => response
             .into_inner()
             .claims
-            .map(claims)
+            .map(from_claims)
             .ok_or(VerifyError::Invalid)
             .and_then(|c| {
                 // tessera checked its own issuer and audience; this service's may differ.
@@ -96,19 +94,4 @@ pub(super) async fn check(shared: &Shared, token: &str) -> Answer {
     }
     shared.remote.put(token, answer.clone(), now + ttl);
     answer
-}
-
-fn claims(c: crate::proto::Claims) -> AccessClaims {
-    AccessClaims {
-        iss: c.issuer,
-        sub: c.subject,
-        aud: c.audience,
-        exp: c.expires_at.map_or(0, |t| t.seconds),
-        iat: c.issued_at.map_or(0, |t| t.seconds),
-        nbf: None,
-        jti: c.token_id,
-        sid: c.session_id,
-        email: c.email,
-        roles: c.roles,
-    }
 }

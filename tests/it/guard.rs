@@ -15,6 +15,7 @@ use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
 
 use crate::harness::{self, Backend, TestServer, assert_error, email, eventually};
+use crate::relay::Relay;
 
 #[path = "../../examples/orders/service.rs"]
 mod service;
@@ -346,16 +347,7 @@ async fn after_tessera_restarts_the_reconnected_stream_brings_the_revocations_mi
     let _tessera = tessera
         .restart_after(|| async move {
             let store = tessera::server::open_store(&store_config).await.unwrap();
-            tessera::with_store!(store, store => {
-                use tessera::store::Store;
-                let sid = tessera::domain::SessionId::parse(&sid).unwrap();
-                let now = tessera::token::unix_now();
-                store
-                    .revoke_session(sid, tessera::store::RevokeReason::Logout, now)
-                    .await
-                    .unwrap();
-                store.close().await;
-            });
+            store.run(RevokeBehindTheBack(sid)).await;
         })
         .await;
     let refused = eventually(Duration::from_secs(5), || async {
@@ -420,7 +412,7 @@ async fn a_staged_key_is_fetched_before_it_signs_so_new_tokens_pass_with_no_fetc
     let new = session_signed_by(&tessera, &new_kid, Duration::from_secs(6))
         .await
         .expect("tessera signs with the staged key once it activates");
-    assert!(tessera::token::unix_now() >= activates_at);
+    assert!(tessera::clock::unix_now() >= activates_at);
     assert_ne!(new_kid, old_kid);
     // The synchronous check never fetches: it passes only if the key was cached.
     assert!(orders.verifier.verify(&new.access_token).is_ok());
@@ -436,8 +428,9 @@ async fn an_immediate_rotation_is_picked_up_through_the_unknown_kid_refetch() {
     let tessera = spawn_tessera(Backend::Sqlite).await;
     let mut config = verifier_config();
     config.jwks_refresh = Duration::from_secs(3600);
-    let orders = start_orders(tessera.addr, config).await;
-    let fetches_before = tessera.counters.get_jwks();
+    let relay = Relay::start(tessera.addr).await;
+    let orders = start_orders(relay.addr, config).await;
+    let fetches_before = relay.get_jwks();
 
     let tokens = tessera.config.tokens();
     let (new_kid, _) = tessera::admin::rotate_key(&tessera.config.store, tokens, Duration::ZERO)
@@ -452,18 +445,19 @@ async fn an_immediate_rotation_is_picked_up_through_the_unknown_kid_refetch() {
     })
     .await;
     assert!(passed, "the unknown kid triggered a fetch");
-    assert!(tessera.counters.get_jwks() > fetches_before);
+    assert!(relay.get_jwks() > fetches_before);
 }
 
 #[tokio::test]
 async fn a_flood_of_forged_kids_costs_tessera_at_most_a_handful_of_key_fetches() {
     let tessera = spawn_tessera(Backend::Sqlite).await;
-    let orders = start_orders(tessera.addr, verifier_config()).await;
+    let relay = Relay::start(tessera.addr).await;
+    let orders = start_orders(relay.addr, verifier_config()).await;
     let (_, pair) = tessera.login_as(&email("flood")).await;
     let claims = claims_of(&pair.access_token);
     let (_, pem) = SigningKey::generate().unwrap();
     let key = EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap();
-    let before = tessera.counters.get_jwks();
+    let before = relay.get_jwks();
 
     let mut calls = tokio::task::JoinSet::new();
     for i in 0..1000 {
@@ -488,7 +482,7 @@ async fn a_flood_of_forged_kids_costs_tessera_at_most_a_handful_of_key_fetches()
     }
     // Let any fetch the flood asked for finish before counting.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let fetches = tessera.counters.get_jwks() - before;
+    let fetches = relay.get_jwks() - before;
     assert!(
         fetches <= 2,
         "{fetches} GetJwks calls for 1,000 forged kids"
@@ -537,3 +531,20 @@ async fn remote_mode_asks_tessera_through_the_layer_and_caches_briefly() {
 }
 
 harness::on_both_backends!(a_logout_is_refused_by_the_example_within_a_second);
+
+/// Revokes a session straight in the store, with no server to announce it.
+struct RevokeBehindTheBack(String);
+
+impl tessera::server::WithStore for RevokeBehindTheBack {
+    type Output = ();
+
+    async fn run<S: tessera::store::Store>(self, store: S) {
+        let sid = tessera::domain::SessionId::parse(&self.0).unwrap();
+        let now = tessera::clock::unix_now();
+        store
+            .revoke_session(sid, tessera::store::RevokeReason::Logout, now)
+            .await
+            .unwrap();
+        store.close().await;
+    }
+}

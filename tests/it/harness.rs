@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tempfile::TempDir;
+use tessera::clock::Clock;
 use tessera::config::{Config, MasterKeySource};
-use tessera::grpc::Counters;
 use tessera::proto::auth_service_client::AuthServiceClient;
 use tessera::proto::{
     Claims, GetJwksRequest, Jwk, LoginRequest, LoginResponse, LogoutRequest, RefreshRequest,
@@ -63,8 +63,9 @@ pub struct TestServer {
     pub client: Client,
     pub data_dir: TempDir,
     pub config: Config,
-    /// What the server has served (GetJwks calls).
-    pub counters: Arc<Counters>,
+    /// The clock the server reads: the system clock, or a stepped one
+    /// ([`spawn_stepped`]) that the test moves.
+    pub clock: Clock,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<Result<(), ServeError>>>,
     /// The PostgreSQL database the server uses, dropped after the last server on it.
@@ -85,7 +86,7 @@ pub fn config(data_dir: &TempDir) -> Config {
     }
     config.signing_key = Some(key);
     config.listen = "127.0.0.1:0".parse().unwrap();
-    config.bcrypt_cost = 4;
+    config.hashing.algorithm = tessera::password::Algorithm::Bcrypt { cost: 4 };
     config.shutdown_grace = Duration::from_secs(2);
     config
 }
@@ -105,6 +106,16 @@ pub async fn spawn(backend: Backend) -> TestServer {
 
 /// Starts a server on `backend` with the test defaults changed by `tweak`.
 pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestServer {
+    spawn_on(backend, tweak, Clock::system()).await
+}
+
+/// Starts a server whose clock stands still until the test moves it
+/// (`server.clock.advance(…)`): expiry without waiting for it.
+pub async fn spawn_stepped(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestServer {
+    spawn_on(backend, tweak, Clock::stepped(tessera::clock::unix_now())).await
+}
+
+async fn spawn_on(backend: Backend, tweak: impl FnOnce(&mut Config), clock: Clock) -> TestServer {
     let data_dir = tempfile::tempdir().unwrap();
     let mut config = config(&data_dir);
     let database = match backend {
@@ -120,20 +131,20 @@ pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Te
         }
     };
     tweak(&mut config);
-    start(config, data_dir, database).await
+    start(config, data_dir, database, clock).await
 }
 
 async fn start(
     config: Config,
     data_dir: TempDir,
     database: Option<Arc<crate::pg::TestDatabase>>,
+    clock: Clock,
 ) -> TestServer {
     init_logs();
-    let server = server::prepare(config.clone())
+    let server = server::prepare(config.clone(), clock.clone())
         .await
         .expect("server starts");
     let addr = server.local_addr().unwrap();
-    let counters = server.counters();
     let (tx, rx) = oneshot::channel::<()>();
     let handle = tokio::spawn(server.run(async {
         let _ = rx.await;
@@ -147,7 +158,7 @@ async fn start(
         client,
         data_dir,
         config,
-        counters,
+        clock,
         shutdown: Some(tx),
         handle: Some(handle),
         database,
@@ -200,7 +211,8 @@ impl TestServer {
         let data_dir = std::mem::replace(&mut self.data_dir, dir);
         let mut config = self.config.clone();
         config.listen = self.addr;
-        let mut restarted = start(config, data_dir, self.database.clone()).await;
+        let mut restarted =
+            start(config, data_dir, self.database.clone(), self.clock.clone()).await;
         restarted.config.listen = self.config.listen;
         restarted
     }
@@ -212,7 +224,7 @@ impl TestServer {
         let mut config = self.config.clone();
         config.signing_key = None;
         tweak(&mut config);
-        start(config, data_dir, self.database.clone()).await
+        start(config, data_dir, self.database.clone(), self.clock.clone()).await
     }
 
     pub async fn register(&self, email: &str) -> User {

@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use tessera::load::{Plan, Rpc, Stop, parse_mix, run};
+use tessera::bench::{Plan, Rpc, Stop, parse_mix, run};
 
 use crate::harness::{Backend, TestServer, spawn_with};
 
@@ -63,9 +63,9 @@ async fn register_uses_a_new_email_for_every_request() {
 async fn refused_answers_are_counted_by_code_and_reason_not_as_successes() {
     // One bcrypt at a time and no queue: most of eight concurrent logins are refused.
     let server = server(|config| {
-        config.bcrypt_cost = 8;
-        config.hash_concurrency = 1;
-        config.hash_queue = 0;
+        config.hashing.algorithm = tessera::password::Algorithm::Bcrypt { cost: 8 };
+        config.hashing.concurrency = 1;
+        config.hashing.queue = 0;
     })
     .await;
     let mut plan = plan(&server, "login", 40);

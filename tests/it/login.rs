@@ -48,7 +48,7 @@ fn median(mut xs: Vec<Duration>) -> Duration {
 async fn unknown_email_and_wrong_password_take_the_same_time(backend: Backend) {
     // A cost where one verify dominates the request; budgets out of the way.
     let server = harness::spawn_with(backend, |c| {
-        c.bcrypt_cost = 9;
+        c.hashing.algorithm = tessera::password::Algorithm::Bcrypt { cost: 9 };
         c.login_attempts_per_minute = 1_000_000;
         c.login_attempts_per_address_per_minute = 1_000_000;
     })
@@ -171,9 +171,9 @@ async fn failures_past_the_address_budget_are_rate_limited_across_emails(backend
 
 async fn a_full_hashing_queue_answers_resource_exhausted_instead_of_queueing(backend: Backend) {
     let server = harness::spawn_with(backend, |c| {
-        c.bcrypt_cost = 10;
-        c.hash_concurrency = 1;
-        c.hash_queue = 1;
+        c.hashing.algorithm = tessera::password::Algorithm::Bcrypt { cost: 10 };
+        c.hashing.concurrency = 1;
+        c.hashing.queue = 1;
         c.login_attempts_per_minute = 1_000;
         c.login_attempts_per_address_per_minute = 1_000;
     })
@@ -255,7 +255,7 @@ on_both_backends!(
 async fn a_login_its_client_abandons_still_settles_the_failed_login_budget(backend: Backend) {
     let server = harness::spawn_with(backend, |config| {
         // Slow enough hashing that the client gives up while its login hashes.
-        config.bcrypt_cost = 10;
+        config.hashing.algorithm = tessera::password::Algorithm::Bcrypt { cost: 10 };
         config.login_attempts_per_minute = 2;
     })
     .await;

@@ -3,6 +3,7 @@
 
 mod harness;
 mod pg;
+mod relay;
 
 mod binary;
 mod guard;

@@ -146,7 +146,7 @@ async fn a_revocation_whose_announcement_was_missed_heals_at_the_next_sync() {
         .await
         .unwrap();
     sqlx::query("UPDATE sessions SET revoked_at = $1, revoke_reason = 'logout' WHERE id = $2")
-        .bind(tessera::auth::unix_now())
+        .bind(tessera::clock::unix_now())
         .bind(&claims.session_id)
         .execute(&db)
         .await
@@ -245,15 +245,15 @@ async fn two_instances_starting_at_once_on_an_empty_database_both_come_up_and_ag
         .map(|dir| {
             let mut c = Config::with_data_dir(dir.path());
             c.listen = "127.0.0.1:0".parse().unwrap();
-            c.bcrypt_cost = 4;
+            c.hashing.algorithm = tessera::password::Algorithm::Bcrypt { cost: 4 };
             c.store.database_url = database.url.parse().unwrap();
             c.store.master_key = tessera::config::MasterKeySource::Given(master.clone());
             c
         })
         .collect();
     let (a, b) = tokio::join!(
-        tessera::server::prepare(configs[0].clone()),
-        tessera::server::prepare(configs[1].clone())
+        tessera::server::prepare(configs[0].clone(), tessera::clock::Clock::system()),
+        tessera::server::prepare(configs[1].clone(), tessera::clock::Clock::system())
     );
     let (a, b) = (a.expect("A starts"), b.expect("B starts"));
     let (addr_a, addr_b) = (a.local_addr().unwrap(), b.local_addr().unwrap());
@@ -316,14 +316,18 @@ async fn without_auto_migrate_an_unmigrated_database_is_refused_until_migrate_ra
         tessera::config::MasterKeySource::Given(tessera::token::seal::MasterKey::generate().0);
     config.auto_migrate = false;
     let Err(tessera::server::ServeError::Config(e)) =
-        tessera::server::prepare(config.clone()).await
+        tessera::server::prepare(config.clone(), tessera::clock::Clock::system()).await
     else {
         panic!("an unmigrated database must be refused");
     };
     assert_eq!(e.var, "TESSERA_AUTO_MIGRATE");
     assert_eq!(tessera::admin::migrate(&config.store).await.unwrap(), 2);
     assert_eq!(tessera::admin::migrate(&config.store).await.unwrap(), 0);
-    assert!(tessera::server::prepare(config).await.is_ok());
+    assert!(
+        tessera::server::prepare(config, tessera::clock::Clock::system())
+            .await
+            .is_ok()
+    );
 }
 
 /// A TCP relay to the PostgreSQL server that the test can cut and restore, so the

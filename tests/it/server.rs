@@ -90,7 +90,10 @@ async fn a_restart_keeps_the_key_the_users_and_the_revocations(backend: Backend)
 }
 
 async fn shutdown_lets_an_in_flight_rpc_finish(backend: Backend) {
-    let server = harness::spawn_with(backend, |c| c.bcrypt_cost = 11).await;
+    let server = harness::spawn_with(backend, |c| {
+        c.hashing.algorithm = tessera::password::Algorithm::Bcrypt { cost: 11 }
+    })
+    .await;
     let mut client = server.client();
     let in_flight = tokio::spawn(async move {
         client

@@ -1,11 +1,10 @@
 //! The store's story, told against the real SQLite file: what the database enforces
 //! and what the purge removes. Written generic over `Store`, so every backend runs it.
 
-use tessera::domain::{Email, SessionId, UserId};
-use tessera::password::PasswordHash;
+use tessera::domain::{Email, PasswordHash, SessionId, UserId};
 use tessera::store::{
-    Admission, KeyRow, NewSession, PostgresStore, RevokeReason, Rotation, SqliteStore, Store,
-    StoreError, UserRow,
+    Admission, KeyRow, Lifecycle, NewSession, PostgresStore, RevokeReason, Rotation, SqliteStore,
+    Store, StoreError, UserRow,
 };
 
 use crate::pg;
@@ -24,7 +23,7 @@ fn user(email: &str) -> UserRow {
     UserRow {
         id: UserId::random(),
         email: Email::parse(email).unwrap(),
-        password_hash: PasswordHash::from_store("$2b$04$not-a-real-hash".into()),
+        password_hash: PasswordHash::new("$2b$04$not-a-real-hash".into()),
         roles: vec!["user".into()],
         created_at: 1_000,
     }
@@ -122,7 +121,7 @@ async fn story<S: Store>(store: S) {
     store.create_user(&bob).await.unwrap();
     let live = session(&bob, 6, 1_000, 9_000);
     store.create_session(&live).await.unwrap();
-    let purged = store.purge_expired(3_000, 1_150).await.unwrap();
+    let purged = store.purge_sessions(3_000, 1_150).await.unwrap();
     assert!(purged > 0);
     assert!(
         store.refresh_token(&[6; 32]).await.unwrap().is_some(),
@@ -143,62 +142,95 @@ async fn story<S: Store>(store: S) {
     store.close().await;
 }
 
-/// The failed-login budget: the rules of `tessera::throttle`, decided by the database.
+/// The failed-login budget: the rules of `tessera::auth::throttle` (one-minute
+/// windows), decided by the database.
 async fn budget_story<S: Store>(store: &S) {
     let key = [7u8; 32];
     for _ in 0..3 {
         assert_eq!(
-            store.admit_attempt(&key, 1_000, 3).await.unwrap(),
+            store
+                .admit_attempt(&key, 1_000, 1_000 - 60, 3)
+                .await
+                .unwrap(),
             Admission::Admitted
         );
     }
     // Spent: refused and not counted, with the window's start for the retry delay.
     assert_eq!(
-        store.admit_attempt(&key, 1_010, 3).await.unwrap(),
+        store
+            .admit_attempt(&key, 1_010, 1_010 - 60, 3)
+            .await
+            .unwrap(),
         Admission::Refused {
             window_start: 1_000
         }
     );
     // Other keys are untouched.
     assert_eq!(
-        store.admit_attempt(&[8u8; 32], 1_010, 3).await.unwrap(),
+        store
+            .admit_attempt(&[8u8; 32], 1_010, 1_010 - 60, 3)
+            .await
+            .unwrap(),
         Admission::Admitted
     );
     // A released attempt gives one back; a reset clears the window.
     store.release_attempt(&key).await.unwrap();
     assert_eq!(
-        store.admit_attempt(&key, 1_020, 3).await.unwrap(),
+        store
+            .admit_attempt(&key, 1_020, 1_020 - 60, 3)
+            .await
+            .unwrap(),
         Admission::Admitted
     );
     assert!(matches!(
-        store.admit_attempt(&key, 1_020, 3).await.unwrap(),
+        store
+            .admit_attempt(&key, 1_020, 1_020 - 60, 3)
+            .await
+            .unwrap(),
         Admission::Refused { .. }
     ));
     store.reset_attempts(&key).await.unwrap();
     assert_eq!(
-        store.admit_attempt(&key, 1_030, 3).await.unwrap(),
+        store
+            .admit_attempt(&key, 1_030, 1_030 - 60, 3)
+            .await
+            .unwrap(),
         Admission::Admitted
     );
     // Once the minute has passed, the key starts afresh: it throttles, never locks.
     for _ in 0..2 {
-        store.admit_attempt(&key, 1_030, 3).await.unwrap();
+        store
+            .admit_attempt(&key, 1_030, 1_030 - 60, 3)
+            .await
+            .unwrap();
     }
     assert!(matches!(
-        store.admit_attempt(&key, 1_089, 3).await.unwrap(),
+        store
+            .admit_attempt(&key, 1_089, 1_089 - 60, 3)
+            .await
+            .unwrap(),
         Admission::Refused { .. }
     ));
     assert_eq!(
-        store.admit_attempt(&key, 1_090, 3).await.unwrap(),
+        store
+            .admit_attempt(&key, 1_090, 1_090 - 60, 3)
+            .await
+            .unwrap(),
         Admission::Admitted
     );
     // The purge forgets windows that have passed.
-    assert!(store.purge_expired(2_000, 0).await.unwrap() >= 2);
+    assert!(store.purge_windows(2_000 - 60).await.unwrap() >= 2);
 
     // Concurrent attempts cannot overspend: of 20 at once, exactly the limit pass.
     let tasks: Vec<_> = (0..20)
         .map(|_| {
             let store = store.clone();
-            tokio::spawn(async move { store.admit_attempt(&[9u8; 32], 3_000, 5).await.unwrap() })
+            tokio::spawn(async move {
+                store
+                    .admit_attempt(&[9u8; 32], 3_000, 3_000 - 60, 5)
+                    .await
+                    .unwrap()
+            })
         })
         .collect();
     let mut admitted = 0;

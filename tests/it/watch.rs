@@ -48,7 +48,7 @@ async fn the_stream_opens_with_the_revoked_sessions_then_sends_each_new_one(back
     assert_eq!(revoked.session_id, sid_of(&before.access_token));
     // Forgotten only once no token of the session can verify: access TTL + leeway.
     let forget_after = revoked.forget_after.unwrap().seconds;
-    let now = tessera::token::unix_now();
+    let now = tessera::clock::unix_now();
     assert!(forget_after >= now + 15 * 60 && forget_after <= now + 15 * 60 + 31);
     assert_eq!(snapshot.heartbeat_interval.unwrap().seconds, 3600);
 

@@ -9,11 +9,11 @@
 
 use std::time::Duration;
 
-use crate::store::{KeyRow, Store, StoreError};
+use crate::clock::secs;
+use crate::store::{KeyRow, KeyStore, StoreError};
 use crate::token::keys::SigningKey;
 use crate::token::ring::{self, KeyRing, KeyState, RingKey};
 use crate::token::seal::MasterKey;
-use crate::token::{KeySet, TokenVerifier};
 
 /// Why the keys could not be had or changed.
 #[derive(Debug, thiserror::Error)]
@@ -44,14 +44,14 @@ pub struct KeyInfo {
 
 /// The signing keys of one store, sealed with one master key.
 #[derive(Debug, Clone)]
-pub struct Keystore<S: Store> {
+pub struct Keystore<S> {
     store: S,
     master: MasterKey,
     /// How long a retired key stays published: access TTL plus verify leeway.
     publish_for: i64,
 }
 
-impl<S: Store> Keystore<S> {
+impl<S: KeyStore> Keystore<S> {
     /// Keys in `store`, sealed with `master`; retired keys stay published for
     /// `publish_for` seconds.
     pub fn new(store: S, master: MasterKey, publish_for: i64) -> Self {
@@ -104,7 +104,7 @@ impl<S: Store> Keystore<S> {
     /// and activation time.
     pub async fn rotate(&self, now: i64, delay: Duration) -> Result<(String, i64), KeysError> {
         let (key, _) = SigningKey::generate().map_err(|_| KeysError::Generate)?;
-        let delay = i64::try_from(delay.as_secs()).unwrap_or(i64::MAX);
+        let delay = secs(delay);
         let mut activates_at = now.saturating_add(delay);
         // Times are whole seconds: a key activating in the same second as another
         // would be ordered by its kid, and could lose to the older key. One second
@@ -141,12 +141,7 @@ impl<S: Store> Keystore<S> {
 
     /// Reads the stored keys into a ring. Keys `known` holds already are reused, so
     /// only new keys are opened.
-    pub async fn load(
-        &self,
-        known: Option<&KeyRing>,
-        now: i64,
-        verifier: impl FnOnce(KeySet) -> TokenVerifier,
-    ) -> Result<KeyRing, KeysError> {
+    pub async fn load(&self, known: Option<&KeyRing>) -> Result<KeyRing, KeysError> {
         let rows = self.store.signing_keys().await?;
         let mut keys = Vec::with_capacity(rows.len());
         for row in rows {
@@ -160,7 +155,7 @@ impl<S: Store> Keystore<S> {
                 created_at: row.created_at,
             });
         }
-        Ok(KeyRing::new(keys, self.publish_for, now, verifier))
+        Ok(KeyRing::new(keys, self.publish_for))
     }
 
     fn open(&self, row: &KeyRow) -> Result<SigningKey, KeysError> {

@@ -1,0 +1,104 @@
+//! Login.
+//!
+//! A login is admitted by the failed-login budget ([`super::throttle`]) before
+//! anything else: while throttled the password is not even checked. The budget
+//! lives in the store, so every instance spends the same one. An unknown email costs
+//! one password verify against a dummy hash, so it answers in the same time and with
+//! the same error as a wrong password. A success clears the email's budget and opens
+//! a session with its first refresh token.
+
+use tracing::info;
+
+use super::{Auth, AuthError, ClientInfo, IssuedTokens};
+use crate::domain::{Email, Password, SessionId, User};
+use crate::store::{NewSession, Store, UserRow};
+use crate::token::refresh::RefreshToken;
+
+impl<S: Store> Auth<S> {
+    /// Checks credentials and opens a session.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: String,
+        client: &ClientInfo,
+    ) -> Result<(User, IssuedTokens), AuthError> {
+        let now = self.clock.now();
+        let email = Email::parse(email).map_err(AuthError::InvalidEmail)?;
+        let password = Password::for_login(password).ok_or(AuthError::InvalidArgument {
+            field: "password",
+            problem: "must be 1 to 1024 bytes",
+        })?;
+        self.throttle
+            .admit(&self.store, &email, client, now)
+            .await?;
+        let user = match self.check_password(&email, &password).await {
+            Ok((Some(user), true)) => user,
+            Ok((known, _)) => {
+                info!(
+                    user_id = known.map(|u| u.id.to_string()),
+                    client_address = client.address.as_deref(),
+                    reason = "INVALID_CREDENTIALS",
+                    "login failed"
+                );
+                return Err(AuthError::InvalidCredentials);
+            }
+            Err(e) => {
+                // Not a failed guess: give the attempt back (best effort: the store
+                // may be what failed).
+                let _ = self.throttle.release(&self.store, &email, client).await;
+                return Err(e);
+            }
+        };
+        self.throttle
+            .succeeded(&self.store, &email, client)
+            .await
+            .map_err(AuthError::from_store)?;
+        let tokens = self.open_session(&user, client, now).await?;
+        Ok((user.into_user(), tokens))
+    }
+
+    /// The user with this email, if any, and whether the password is theirs; always
+    /// exactly one password verify.
+    async fn check_password(
+        &self,
+        email: &Email,
+        password: &Password,
+    ) -> Result<(Option<UserRow>, bool), AuthError> {
+        let user = self
+            .store
+            .user_by_email(email)
+            .await
+            .map_err(AuthError::from_store)?;
+        let matched = self
+            .hasher
+            .verify(password, user.as_ref().map(|u| &u.password_hash))
+            .await
+            .map_err(AuthError::from_hashing)?;
+        Ok((user, matched))
+    }
+
+    async fn open_session(
+        &self,
+        user: &UserRow,
+        client: &ClientInfo,
+        now: i64,
+    ) -> Result<IssuedTokens, AuthError> {
+        let session_id = SessionId::random();
+        let access_token = self.sign(user, session_id, now).await?;
+        let refresh_token = RefreshToken::generate();
+        self.store
+            .create_session(&NewSession {
+                id: session_id,
+                user_id: user.id,
+                refresh_hash: refresh_token.hash(),
+                now,
+                expires_at: now.saturating_add(self.refresh_ttl_secs),
+                client_address: client.address.clone(),
+                user_agent: client.user_agent.clone(),
+            })
+            .await
+            .map_err(AuthError::from_store)?;
+        info!(user_id = %user.id, session_id = %session_id, client_address = client.address.as_deref(), "login ok");
+        Ok(self.pair(access_token, refresh_token))
+    }
+}

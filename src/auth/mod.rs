@@ -1,0 +1,138 @@
+//! The use cases, in domain terms: no tonic, no SQL. [`Auth`] holds what they share;
+//! each use case adds its methods in a file of its own:
+//!
+//! | file | use case |
+//! |---|---|
+//! | `register.rs` | Register |
+//! | `login.rs` | Login: throttle, one password check, a new session |
+//! | `session.rs` | Refresh (rotation and reuse) and Logout |
+//! | `verify.rs` | Verify, the published keys, key reloads |
+//! | `roles.rs` | granting and revoking roles (operator commands) |
+//! | `maintenance.rs` | the revocation catch-up and the purge the server runs in the background |
+//!
+//! beside what they share: [`throttle`] (the failed-login budget), [`keys`] (signing
+//! keys in the store), `keyring.rs` (the keys in use), `revocations.rs` (the
+//! revoked-session set and its broadcast), `tokens.rs` (issuing a pair) and
+//! [`AuthError`]. Time comes from the [`Clock`] the server passes in.
+
+mod error;
+pub mod keyring;
+pub mod keys;
+mod login;
+mod maintenance;
+mod register;
+mod revocations;
+mod roles;
+mod session;
+pub mod throttle;
+mod tokens;
+mod verify;
+
+use std::time::Duration;
+
+pub use error::AuthError;
+pub use keyring::VerifySettings;
+pub use revocations::Revocation;
+pub use roles::{RoleChange, change_role};
+pub use tokens::IssuedTokens;
+
+use crate::clock::{Clock, secs};
+use crate::offload::Pool;
+use crate::password::Hasher;
+use crate::store::Store;
+use crate::token::issue::TokenIssuer;
+use keyring::LiveKeys;
+use keys::{KeysError, Keystore};
+use revocations::Revocations;
+use throttle::Throttle;
+
+/// Where a request came from, recorded on the session and used by the throttle.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    /// The peer's IP address.
+    pub address: Option<String>,
+    /// The `user-agent` the client sent.
+    pub user_agent: Option<String>,
+}
+
+/// Settings of [`Auth`] that are not collaborators.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub refresh_ttl: Duration,
+    pub verify_leeway: Duration,
+    /// How many verified access tokens Verify remembers (0: none).
+    pub verify_cache: usize,
+    pub login_attempts_per_minute: u32,
+    pub login_attempts_per_address_per_minute: u32,
+}
+
+/// What the use cases share. Shared behind an `Arc` by the gRPC service and the
+/// server's background tasks.
+pub struct Auth<S: Store> {
+    store: S,
+    clock: Clock,
+    hasher: Hasher,
+    /// Signs access tokens off the async runtime; see [`crate::offload`].
+    signer: Pool,
+    issuer: TokenIssuer,
+    keys: LiveKeys<S>,
+    revocations: Revocations,
+    throttle: Throttle,
+    refresh_ttl_secs: i64,
+}
+
+/// The collaborators [`Auth`] is built from.
+pub struct Parts<S> {
+    pub store: S,
+    pub clock: Clock,
+    pub hasher: Hasher,
+    pub signer: Pool,
+    pub issuer: TokenIssuer,
+    pub keystore: Keystore<S>,
+}
+
+impl<S: Store> Auth<S> {
+    /// Wires the use cases together and reads the signing keys.
+    pub async fn new(parts: Parts<S>, policy: &Policy) -> Result<Self, KeysError> {
+        let Parts {
+            store,
+            clock,
+            hasher,
+            signer,
+            issuer,
+            keystore,
+        } = parts;
+        let verify = VerifySettings {
+            issuer: issuer.issuer().to_owned(),
+            audience: issuer.audience().to_owned(),
+            leeway_secs: policy.verify_leeway.as_secs(),
+            cache: policy.verify_cache,
+        };
+        let keys = LiveKeys::load(keystore, verify, clock.now()).await?;
+        let memory_secs = issuer.ttl_secs().saturating_add(secs(policy.verify_leeway));
+        Ok(Self {
+            store,
+            clock,
+            hasher,
+            signer,
+            issuer,
+            keys,
+            revocations: Revocations::new(memory_secs),
+            throttle: Throttle::new(
+                policy.login_attempts_per_minute,
+                policy.login_attempts_per_address_per_minute,
+            ),
+            refresh_ttl_secs: secs(policy.refresh_ttl),
+        })
+    }
+
+    /// The store, for start-up and shutdown.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The clock every use case reads.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+}

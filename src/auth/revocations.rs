@@ -1,0 +1,105 @@
+//! The revocation hub: the in-memory set of revoked sessions that Verify consults,
+//! and the broadcast that WatchRevocations streams follow.
+//!
+//! Every revocation this instance learns goes into the set: its own logouts and
+//! reuse revocations, what other instances announce, and the periodic re-read.
+//! Whatever is new to the set is also broadcast. A session is remembered until
+//! `revoked_at + access TTL + leeway`, after which none of its tokens can verify.
+
+use std::sync::Arc;
+
+use tokio::sync::broadcast;
+
+use super::AuthError;
+use crate::domain::SessionId;
+use crate::store::{RevokedRow, SessionStore};
+use crate::token::RevokedSessions;
+
+/// How many revocations a slow WatchRevocations stream may fall behind before it
+/// is sent the whole set again.
+const REVOCATION_BACKLOG: usize = 1024;
+
+/// A revoked session, as WatchRevocations streams it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revocation {
+    pub session_id: String,
+    /// After this time no token of the session can verify any more.
+    pub forget_after: i64,
+}
+
+/// The revoked sessions this instance knows, and their broadcast.
+pub struct Revocations {
+    set: Arc<RevokedSessions>,
+    /// Every revocation the set learns, for WatchRevocations streams.
+    feed: broadcast::Sender<Revocation>,
+    /// How long a revoked session must be remembered: access TTL plus leeway.
+    memory_secs: i64,
+}
+
+impl Revocations {
+    /// An empty hub remembering each session `memory_secs` after its revocation.
+    pub fn new(memory_secs: i64) -> Self {
+        Self {
+            set: Arc::new(RevokedSessions::new()),
+            feed: broadcast::channel(REVOCATION_BACKLOG).0,
+            memory_secs,
+        }
+    }
+
+    /// The set, for verifying.
+    pub fn set(&self) -> &RevokedSessions {
+        &self.set
+    }
+
+    /// How far back a revocation can still matter at `now`.
+    pub fn horizon(&self, now: i64) -> i64 {
+        now - self.memory_secs
+    }
+
+    /// Remembers `sid` as revoked at `revoked_at`, and broadcasts it if it is news.
+    pub fn remember(&self, sid: SessionId, revoked_at: i64) {
+        let sid = sid.to_string();
+        let forget_after = revoked_at.saturating_add(self.memory_secs);
+        if self.set.insert(&sid, forget_after) {
+            // No receiver is fine: nobody is watching.
+            let _ = self.feed.send(Revocation {
+                session_id: sid,
+                forget_after,
+            });
+        }
+    }
+
+    /// Reads the sessions revoked at or after `since` into the set; returns how many.
+    pub async fn read<S: SessionStore>(&self, store: &S, since: i64) -> Result<usize, AuthError> {
+        let rows: Vec<RevokedRow> = store
+            .revoked_since(since)
+            .await
+            .map_err(AuthError::from_store)?;
+        for row in &rows {
+            self.remember(row.session_id, row.revoked_at);
+        }
+        Ok(rows.len())
+    }
+
+    /// A receiver of every revocation learned from now on, and every session
+    /// remembered now. The receiver is taken first, so no revocation falls between
+    /// the two; one may be in both, which is harmless.
+    pub fn watch(&self) -> (Vec<Revocation>, broadcast::Receiver<Revocation>) {
+        let receiver = self.feed.subscribe();
+        let snapshot = self
+            .set
+            .snapshot()
+            .into_iter()
+            .map(|(session_id, forget_after)| Revocation {
+                session_id,
+                forget_after,
+            })
+            .collect();
+        (snapshot, receiver)
+    }
+
+    /// Forgets the sessions whose tokens have all expired by `now`.
+    pub fn prune(&self, now: i64) {
+        self.set.prune(now);
+    }
+}

@@ -1,0 +1,187 @@
+//! Refresh and Logout.
+//!
+//! # Refresh rotation and reuse
+//!
+//! A session is one login and the chain of refreshes after it. Each refresh token
+//! belongs to one generation of its session, and the session records the one
+//! generation that may still be spent.
+//!
+//! - Presenting the current generation's token spends it: in one transaction the
+//!   session's generation moves on (a conditional update: only one caller can win)
+//!   and the next token is stored. The access tokens issued before stay valid until
+//!   their own expiry: rotation never breaks the token in use.
+//! - Presenting a token whose generation is spent, or losing the race for the current
+//!   one, is reuse: someone holds a copy. The whole session is revoked in the same
+//!   transaction, so neither the thief nor the user can go on with it, and its access
+//!   tokens stop verifying (the in-memory revocation set learns it at once).
+//! - A revoked session's tokens answer TOKEN_REVOKED; its spent tokens presented again
+//!   after a reuse revocation answer REFRESH_TOKEN_REUSED.
+//!
+//! # Logout
+//!
+//! Logout revokes the token's session, or every session of its user. An unknown
+//! token is not an error: logout reveals nothing.
+
+use tracing::{debug, info, warn};
+
+use super::{Auth, AuthError, ClientInfo, IssuedTokens};
+use crate::domain::SessionId;
+use crate::store::{RevokeReason, Rotation, Store};
+use crate::token::refresh::RefreshToken;
+
+impl<S: Store> Auth<S> {
+    /// Spends a refresh token for a new pair; see the module doc for the rules.
+    pub async fn refresh(
+        &self,
+        token: String,
+        client: &ClientInfo,
+    ) -> Result<IssuedTokens, AuthError> {
+        let now = self.clock.now();
+        let token = RefreshToken::from_client(token).ok_or(AuthError::TokenInvalid)?;
+        let row = self
+            .store
+            .refresh_token(&token.hash())
+            .await
+            .map_err(AuthError::from_store)?
+            .ok_or(AuthError::TokenInvalid)?;
+        let spent = row.generation < row.session_generation;
+        match row.revoked {
+            Some(RevokeReason::Reuse) if spent => return Err(AuthError::RefreshTokenReused),
+            Some(_) => return Err(AuthError::TokenRevoked),
+            None => {}
+        }
+        if row.expires_at < now {
+            return Err(AuthError::TokenExpired);
+        }
+        if spent {
+            // A spent token came back: revoke the session. The store's conditional
+            // update makes this idempotent under races.
+            self.revoke(row.session_id, RevokeReason::Reuse, now)
+                .await?;
+            warn!(
+                user_id = %row.user_id,
+                session_id = %row.session_id,
+                client_address = client.address.as_deref(),
+                "refresh token reuse detected; session revoked"
+            );
+            return Err(AuthError::RefreshTokenReused);
+        }
+        let user = self
+            .store
+            .user_by_id(row.user_id)
+            .await
+            .map_err(AuthError::from_store)?
+            .ok_or(AuthError::TokenInvalid)?;
+        // Sign before the rotation commits, so nothing can fail between spending the
+        // old token and handing out the new pair.
+        let access_token = self.sign(&user, row.session_id, now).await?;
+        let next = RefreshToken::generate();
+        let outcome = self
+            .store
+            .rotate(
+                row.session_id,
+                row.generation,
+                &next.hash(),
+                now,
+                now.saturating_add(self.refresh_ttl_secs),
+            )
+            .await
+            .map_err(AuthError::from_store)?;
+        match outcome {
+            Rotation::Rotated => {
+                info!(
+                    user_id = %user.id,
+                    session_id = %row.session_id,
+                    generation = row.generation + 1,
+                    client_address = client.address.as_deref(),
+                    "refreshed"
+                );
+                Ok(self.pair(access_token, next))
+            }
+            Rotation::Lost { reason } => {
+                self.revocations.remember(row.session_id, now);
+                match reason {
+                    RevokeReason::Reuse => {
+                        warn!(
+                            user_id = %user.id,
+                            session_id = %row.session_id,
+                            client_address = client.address.as_deref(),
+                            "refresh token reuse detected (concurrent); session revoked"
+                        );
+                        Err(AuthError::RefreshTokenReused)
+                    }
+                    RevokeReason::Logout => Err(AuthError::TokenRevoked),
+                }
+            }
+        }
+    }
+
+    /// Revokes the token's session, or all of its user's sessions. Unknown tokens are
+    /// not an error: logout reveals nothing.
+    pub async fn logout(
+        &self,
+        token: String,
+        all_sessions: bool,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
+        let now = self.clock.now();
+        let token = RefreshToken::from_client(token).ok_or(AuthError::InvalidArgument {
+            field: "refresh_token",
+            problem: "is required",
+        })?;
+        let Some(row) = self
+            .store
+            .refresh_token(&token.hash())
+            .await
+            .map_err(AuthError::from_store)?
+        else {
+            debug!("logout with an unknown refresh token");
+            return Ok(());
+        };
+        if all_sessions {
+            let revoked = self
+                .store
+                .revoke_user_sessions(row.user_id, RevokeReason::Logout, now)
+                .await
+                .map_err(AuthError::from_store)?;
+            for sid in &revoked {
+                self.revocations.remember(*sid, now);
+            }
+            info!(
+                user_id = %row.user_id,
+                sessions = revoked.len(),
+                client_address = client.address.as_deref(),
+                "logged out everywhere"
+            );
+        } else if self
+            .revoke(row.session_id, RevokeReason::Logout, now)
+            .await?
+        {
+            info!(
+                user_id = %row.user_id,
+                session_id = %row.session_id,
+                client_address = client.address.as_deref(),
+                "logged out"
+            );
+        }
+        Ok(())
+    }
+
+    /// Revokes one session in the store and in the revocation set; true if it was live.
+    async fn revoke(
+        &self,
+        sid: SessionId,
+        reason: RevokeReason,
+        now: i64,
+    ) -> Result<bool, AuthError> {
+        let was_live = self
+            .store
+            .revoke_session(sid, reason, now)
+            .await
+            .map_err(AuthError::from_store)?;
+        // Remembered even if it was revoked already: the set is idempotent, and an
+        // instance that missed the first revocation learns it here.
+        self.revocations.remember(sid, now);
+        Ok(was_live)
+    }
+}

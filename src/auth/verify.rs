@@ -1,0 +1,29 @@
+//! Verify, and the keys it trusts: the published key set and its reloads.
+
+use super::{Auth, AuthError, KeysError};
+use crate::store::Store;
+use crate::token::{AccessClaims, Jwk};
+
+impl<S: Store> Auth<S> {
+    /// Verifies an access token: signature, claims, and the revocation set. No I/O.
+    pub fn verify(&self, token: &str) -> Result<AccessClaims, AuthError> {
+        let now = self.clock.now();
+        Ok(self.keys.verify(token, now, self.revocations.set())?)
+    }
+
+    /// The public keys to publish now: staged, signing and retiring.
+    pub fn jwks(&self) -> Vec<Jwk> {
+        self.keys.jwks(self.clock.now())
+    }
+
+    /// The kid of the key that signs now.
+    pub fn signing_kid(&self) -> Option<String> {
+        self.keys.signing_kid(self.clock.now())
+    }
+
+    /// Reads the signing keys again and swaps them in; returns whether the set of
+    /// kids changed.
+    pub async fn reload_keys(&self) -> Result<bool, KeysError> {
+        self.keys.reload(self.clock.now()).await
+    }
+}

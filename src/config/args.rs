@@ -1,0 +1,108 @@
+//! The command-line flags: one clap struct per group, every flag with a
+//! `TESSERA_*` variable of the same meaning. Values stay strings here; they are
+//! validated into [`super::Config`].
+
+use std::path::PathBuf;
+
+use super::defaults;
+
+/// Where tessera's state lives: shared by `serve`, `migrate` and `keys`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StoreArgs {
+    /// Where the embedded default keeps its SQLite file and generated master key.
+    #[arg(long, env = "TESSERA_DATA_DIR", default_value = defaults::DATA_DIR)]
+    pub data_dir: PathBuf,
+    /// Database URL: `sqlite://…` (default: `tessera.db` in the data folder) or `postgres://…`.
+    #[arg(long, env = "TESSERA_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// The key that seals signing keys in the database: 32 random bytes in base64.
+    /// Required with PostgreSQL; with SQLite it is generated into the data folder if unset.
+    #[arg(long, env = "TESSERA_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<String>,
+    /// A file holding the master key (base64), instead of TESSERA_MASTER_KEY.
+    #[arg(long, env = "TESSERA_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
+    /// PostgreSQL: the most connections this instance opens.
+    #[arg(long, env = "TESSERA_DB_MAX_CONNECTIONS", default_value = defaults::DB_MAX_CONNECTIONS)]
+    pub db_max_connections: String,
+    /// How long a database call may wait for a connection before it answers UNAVAILABLE.
+    #[arg(long, env = "TESSERA_DB_TIMEOUT", default_value = defaults::DB_TIMEOUT)]
+    pub db_timeout: String,
+}
+
+/// Token lifetimes: shared by `serve` and `keys` (a retired key stays published until
+/// the last token it signed has expired).
+#[derive(Debug, Clone, clap::Args)]
+pub struct TokenArgs {
+    /// Access-token lifetime (2s, 15m, 1h).
+    #[arg(long, env = "TESSERA_ACCESS_TTL", default_value = defaults::ACCESS_TTL)]
+    pub access_ttl: String,
+    /// Clock-skew leeway on `exp` when verifying.
+    #[arg(long, env = "TESSERA_VERIFY_LEEWAY", default_value = defaults::VERIFY_LEEWAY)]
+    pub verify_leeway: String,
+}
+
+/// `tessera serve` flags; each reads the `TESSERA_*` variable named beside it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub tokens: TokenArgs,
+    /// gRPC listen address.
+    #[arg(long, env = "TESSERA_LISTEN", default_value = defaults::LISTEN)]
+    pub listen: String,
+    /// `iss` of every token, checked on verify.
+    #[arg(long, env = "TESSERA_ISSUER", default_value = defaults::ISSUER)]
+    pub issuer: String,
+    /// `aud` of every token, checked on verify.
+    #[arg(long, env = "TESSERA_AUDIENCE", default_value = defaults::AUDIENCE)]
+    pub audience: String,
+    /// Refresh-token lifetime (7d); each refresh starts a new one.
+    #[arg(long, env = "TESSERA_REFRESH_TTL", default_value = defaults::REFRESH_TTL)]
+    pub refresh_ttl: String,
+    /// bcrypt cost, 4 to 31.
+    #[arg(long, env = "TESSERA_BCRYPT_COST", default_value = defaults::BCRYPT_COST)]
+    pub bcrypt_cost: String,
+    /// An RS256 private key (PKCS#8 PEM file) to start from: stored (sealed) as the
+    /// signing key when the database holds no key yet, ignored after that.
+    #[arg(long, env = "TESSERA_SIGNING_KEY")]
+    pub signing_key: Option<PathBuf>,
+    /// Failed-login budget per email per minute.
+    #[arg(long, env = "TESSERA_LOGIN_ATTEMPTS_PER_MINUTE", default_value = defaults::LOGIN_ATTEMPTS_PER_MINUTE)]
+    pub login_attempts_per_minute: String,
+    /// Failed-login budget per client address per minute.
+    #[arg(long, env = "TESSERA_LOGIN_ATTEMPTS_PER_ADDRESS_PER_MINUTE", default_value = defaults::LOGIN_ATTEMPTS_PER_ADDRESS_PER_MINUTE)]
+    pub login_attempts_per_address_per_minute: String,
+    /// Log format: `text` or `json` (level from RUST_LOG).
+    #[arg(long, env = "TESSERA_LOG_FORMAT", default_value = defaults::LOG_FORMAT)]
+    pub log_format: String,
+    /// How many verified access tokens Verify remembers, so a token seen again skips
+    /// the signature check (expiry and revocation are still checked); 0 turns it off.
+    #[arg(long, env = "TESSERA_VERIFY_CACHE", default_value = defaults::VERIFY_CACHE)]
+    pub verify_cache: String,
+    /// How many bcrypt operations run at once (default: the number of cores).
+    #[arg(long, env = "TESSERA_HASH_CONCURRENCY")]
+    pub hash_concurrency: Option<String>,
+    /// How many bcrypt operations may wait for a core before Login and Register
+    /// answer RESOURCE_EXHAUSTED.
+    #[arg(long, env = "TESSERA_HASH_QUEUE", default_value = defaults::HASH_QUEUE)]
+    pub hash_queue: String,
+    /// How long shutdown waits for in-flight RPCs.
+    #[arg(long, env = "TESSERA_SHUTDOWN_GRACE", default_value = defaults::SHUTDOWN_GRACE)]
+    pub shutdown_grace: String,
+    /// How often expired refresh tokens and sessions are purged.
+    #[arg(long, env = "TESSERA_PURGE_INTERVAL", default_value = defaults::PURGE_INTERVAL)]
+    pub purge_interval: String,
+    /// Apply pending migrations at start (`false`: refuse to start until `tessera migrate` ran).
+    #[arg(long, env = "TESSERA_AUTO_MIGRATE", default_value = defaults::AUTO_MIGRATE)]
+    pub auto_migrate: String,
+    /// How often revocations and signing keys are read again from the database, so a
+    /// missed announcement heals (the worst-case delay on PostgreSQL).
+    #[arg(long, env = "TESSERA_SYNC_INTERVAL", default_value = defaults::SYNC_INTERVAL)]
+    pub sync_interval: String,
+    /// How often a WatchRevocations stream sends a heartbeat, so a verifier can tell
+    /// a quiet stream from a dead one.
+    #[arg(long, env = "TESSERA_WATCH_HEARTBEAT", default_value = defaults::WATCH_HEARTBEAT)]
+    pub watch_heartbeat: String,
+}

@@ -1,0 +1,28 @@
+//! The defaults: the one list, shared by the flags and by
+//! [`super::Config::with_data_dir`].
+
+pub const LISTEN: &str = "127.0.0.1:50051";
+pub const DATA_DIR: &str = "./data";
+pub const ISSUER: &str = "tessera";
+pub const AUDIENCE: &str = "tessera";
+pub const ACCESS_TTL: &str = "15m";
+pub const REFRESH_TTL: &str = "7d";
+pub const BCRYPT_COST: &str = "12";
+pub const LOGIN_ATTEMPTS_PER_MINUTE: &str = "5";
+pub const LOGIN_ATTEMPTS_PER_ADDRESS_PER_MINUTE: &str = "50";
+pub const LOG_FORMAT: &str = "text";
+pub const VERIFY_LEEWAY: &str = "30s";
+pub const VERIFY_CACHE: &str = "10000";
+pub const HASH_QUEUE: &str = "64";
+pub const SHUTDOWN_GRACE: &str = "10s";
+pub const PURGE_INTERVAL: &str = "10m";
+pub const DB_MAX_CONNECTIONS: &str = "10";
+pub const DB_TIMEOUT: &str = "5s";
+pub const AUTO_MIGRATE: &str = "true";
+pub const SYNC_INTERVAL: &str = "10s";
+pub const WATCH_HEARTBEAT: &str = "5s";
+/// How long `tessera keys rotate` stages a key before it signs: twice the
+/// verifiers' default JWKS refresh interval (5 minutes).
+pub const KEY_ACTIVATION_DELAY: &str = "10m";
+/// The SQLite file inside the data folder.
+pub const SQLITE_FILE: &str = "tessera.db";

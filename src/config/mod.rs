@@ -1,0 +1,237 @@
+//! Configuration: one clap struct whose every flag has a `TESSERA_*` variable of the
+//! same meaning, parsed into a validated [`Config`] before anything starts.
+//!
+//! Raw values stay strings until [`Config::from_args`], so a bad one is reported as one
+//! line naming the variable (`invalid TESSERA_ACCESS_TTL: expected a duration like
+//! 15m`) and never echoed back: some of them are secrets.
+//!
+//! [`StoreArgs`] (where the state lives, and the master key) and [`TokenArgs`] (the
+//! token lifetimes) are shared by `serve`, `migrate` and `keys`, so every
+//! subcommand reads the same variables the same way.
+
+mod args;
+pub mod defaults;
+mod parse;
+mod store;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use args::{ServeArgs, StoreArgs, TokenArgs};
+pub use store::{DatabaseKind, DatabaseUrl, MasterKeySource, StoreConfig, TokenConfig};
+
+use crate::password::{Algorithm, HashSettings, bcrypt};
+use parse::{boolean, duration, non_empty, number};
+
+/// A setting that cannot be used. `Display` is the one line the binary prints: it
+/// names the variable and never contains the value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {var}: {expected}")]
+pub struct ConfigError {
+    /// The variable at fault, e.g. `TESSERA_ACCESS_TTL`.
+    pub var: &'static str,
+    /// What was expected, or what went wrong with it.
+    pub expected: String,
+}
+
+impl ConfigError {
+    /// An error for `var`.
+    pub fn new(var: &'static str, expected: impl Into<String>) -> Self {
+        Self {
+            var,
+            expected: expected.into(),
+        }
+    }
+}
+
+/// The log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per event.
+    Json,
+}
+
+/// The validated configuration of `tessera serve`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub store: StoreConfig,
+    pub listen: SocketAddr,
+    pub issuer: String,
+    pub audience: String,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    pub signing_key: Option<PathBuf>,
+    pub login_attempts_per_minute: u32,
+    pub login_attempts_per_address_per_minute: u32,
+    pub log_format: LogFormat,
+    pub verify_leeway: Duration,
+    pub verify_cache: usize,
+    /// How passwords are hashed: bcrypt's cost, and how many hashes run and wait.
+    pub hashing: HashSettings,
+    pub shutdown_grace: Duration,
+    pub purge_interval: Duration,
+    pub auto_migrate: bool,
+    pub sync_interval: Duration,
+    pub watch_heartbeat: Duration,
+}
+
+/// The number of cores this process may run on: the default bcrypt concurrency, and
+/// the number of signing threads.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+impl Config {
+    /// Validates every flag, naming the first variable that is wrong.
+    pub fn from_args(args: ServeArgs) -> Result<Self, ConfigError> {
+        let listen = args.listen.trim().parse::<SocketAddr>().map_err(|_| {
+            ConfigError::new("TESSERA_LISTEN", "expected an address like 127.0.0.1:50051")
+        })?;
+        let tokens = TokenConfig::from_args(&args.tokens)?;
+        let log_format = match args.log_format.trim() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            _ => {
+                return Err(ConfigError::new(
+                    "TESSERA_LOG_FORMAT",
+                    "expected text or json",
+                ));
+            }
+        };
+        let hash_concurrency = match args.hash_concurrency {
+            Some(raw) => number("TESSERA_HASH_CONCURRENCY", &raw, 1, 1024)?,
+            None => cores(),
+        };
+        Ok(Config {
+            listen,
+            issuer: non_empty("TESSERA_ISSUER", args.issuer)?,
+            audience: non_empty("TESSERA_AUDIENCE", args.audience)?,
+            access_ttl: tokens.access_ttl,
+            refresh_ttl: duration(
+                "TESSERA_REFRESH_TTL",
+                &args.refresh_ttl,
+                Duration::from_secs(1),
+            )?,
+            signing_key: args.signing_key,
+            login_attempts_per_minute: number(
+                "TESSERA_LOGIN_ATTEMPTS_PER_MINUTE",
+                &args.login_attempts_per_minute,
+                1,
+                1_000_000,
+            )?,
+            login_attempts_per_address_per_minute: number(
+                "TESSERA_LOGIN_ATTEMPTS_PER_ADDRESS_PER_MINUTE",
+                &args.login_attempts_per_address_per_minute,
+                1,
+                1_000_000,
+            )?,
+            log_format,
+            verify_leeway: tokens.verify_leeway,
+            verify_cache: number("TESSERA_VERIFY_CACHE", &args.verify_cache, 0, 10_000_000)?,
+            hashing: HashSettings {
+                algorithm: Algorithm::Bcrypt {
+                    cost: number(
+                        "TESSERA_BCRYPT_COST",
+                        &args.bcrypt_cost,
+                        *bcrypt::COSTS.start(),
+                        *bcrypt::COSTS.end(),
+                    )?,
+                },
+                concurrency: hash_concurrency,
+                queue: number("TESSERA_HASH_QUEUE", &args.hash_queue, 0, 1_000_000)?,
+            },
+            shutdown_grace: duration(
+                "TESSERA_SHUTDOWN_GRACE",
+                &args.shutdown_grace,
+                Duration::ZERO,
+            )?,
+            purge_interval: duration(
+                "TESSERA_PURGE_INTERVAL",
+                &args.purge_interval,
+                Duration::from_secs(1),
+            )?,
+            auto_migrate: boolean("TESSERA_AUTO_MIGRATE", &args.auto_migrate)?,
+            sync_interval: duration(
+                "TESSERA_SYNC_INTERVAL",
+                &args.sync_interval,
+                Duration::from_millis(100),
+            )?,
+            watch_heartbeat: duration(
+                "TESSERA_WATCH_HEARTBEAT",
+                &args.watch_heartbeat,
+                Duration::from_millis(100),
+            )?,
+            // Last: opening a master key file is the one check that touches the disk.
+            store: StoreConfig::from_args(args.store)?,
+        })
+    }
+
+    /// The token lifetimes, as `keys` reads them.
+    pub fn tokens(&self) -> TokenConfig {
+        TokenConfig {
+            access_ttl: self.access_ttl,
+            verify_leeway: self.verify_leeway,
+        }
+    }
+
+    /// The defaults with `data_dir` as the data folder (and so its SQLite file and
+    /// generated key): what `tessera serve` runs with when nothing is set.
+    pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        let args = ServeArgs {
+            store: StoreArgs {
+                data_dir: data_dir.into(),
+                database_url: None,
+                master_key: None,
+                master_key_file: None,
+                db_max_connections: defaults::DB_MAX_CONNECTIONS.into(),
+                db_timeout: defaults::DB_TIMEOUT.into(),
+            },
+            tokens: TokenArgs {
+                access_ttl: defaults::ACCESS_TTL.into(),
+                verify_leeway: defaults::VERIFY_LEEWAY.into(),
+            },
+            listen: defaults::LISTEN.into(),
+            issuer: defaults::ISSUER.into(),
+            audience: defaults::AUDIENCE.into(),
+            refresh_ttl: defaults::REFRESH_TTL.into(),
+            bcrypt_cost: defaults::BCRYPT_COST.into(),
+            signing_key: None,
+            login_attempts_per_minute: defaults::LOGIN_ATTEMPTS_PER_MINUTE.into(),
+            login_attempts_per_address_per_minute: defaults::LOGIN_ATTEMPTS_PER_ADDRESS_PER_MINUTE
+                .into(),
+            log_format: defaults::LOG_FORMAT.into(),
+            verify_cache: defaults::VERIFY_CACHE.into(),
+            hash_concurrency: None,
+            hash_queue: defaults::HASH_QUEUE.into(),
+            shutdown_grace: defaults::SHUTDOWN_GRACE.into(),
+            purge_interval: defaults::PURGE_INTERVAL.into(),
+            auto_migrate: defaults::AUTO_MIGRATE.into(),
+            sync_interval: defaults::SYNC_INTERVAL.into(),
+            watch_heartbeat: defaults::WATCH_HEARTBEAT.into(),
+        };
+        #[allow(clippy::expect_used)]
+        Config::from_args(args).expect("the built-in defaults are valid")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_as_documented() {
+        let config = Config::with_data_dir("/tmp/x");
+        assert_eq!(config.access_ttl, Duration::from_secs(15 * 60));
+        assert_eq!(config.refresh_ttl, Duration::from_secs(7 * 24 * 3600));
+        assert_eq!(config.hashing.algorithm, Algorithm::Bcrypt { cost: 12 });
+        assert_eq!(
+            config.store.database_url.expose(),
+            "sqlite:///tmp/x/tessera.db"
+        );
+        assert!(config.auto_migrate);
+        assert!(matches!(config.store.master_key, MasterKeySource::DataDir));
+    }
+}

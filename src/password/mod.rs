@@ -1,0 +1,209 @@
+//! Password hashing, off the async runtime, with bounded concurrency.
+//!
+//! [`Hasher`] is the one seam the use cases see: `rules`, `hash`, `verify`. Which
+//! algorithm runs is data ([`Algorithm`]); a stored hash names its own algorithm and
+//! cost ([`PasswordHash`] is in modular crypt / PHC form), so a second algorithm is a
+//! new variant and a new file here, and old hashes keep verifying.
+//!
+//! Every hash and verify runs on a [`Pool`] of `concurrency` hashing threads of its
+//! own (`tessera-hash-N`), below the request path's priority on Linux, so the async
+//! workers stay free for Verify however hard logins hammer. At most `queue` more may
+//! wait for a thread; past that the caller gets [`HashError::Busy`]
+//! (RESOURCE_EXHAUSTED) at once instead of an unbounded queue. See [`crate::offload`].
+//!
+//! [`Hasher::verify`] against no stored hash still costs one full verify, against a
+//! dummy hash of the configured cost: an unknown email takes as long as a wrong password.
+
+pub mod bcrypt;
+
+use std::sync::Arc;
+
+use crate::domain::{Password, PasswordHash, PasswordRules};
+use crate::offload::{OffloadError, Pool};
+
+/// Why hashing did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// Every slot is busy and the waiting queue is full.
+    #[error("the password hashing queue is full")]
+    Busy,
+    /// The algorithm itself failed (cannot happen for a validated password).
+    #[error("bcrypt failed: {0}")]
+    Bcrypt(#[from] ::bcrypt::BcryptError),
+    /// A hashing thread could not start, or went away before answering (it panicked).
+    #[error("the hashing thread failed")]
+    Lost,
+}
+
+impl From<OffloadError> for HashError {
+    fn from(e: OffloadError) -> Self {
+        match e {
+            OffloadError::Busy => HashError::Busy,
+            OffloadError::Lost => HashError::Lost,
+        }
+    }
+}
+
+/// The algorithm new passwords are hashed with, and its cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    /// bcrypt at `cost` (4 to 31).
+    Bcrypt { cost: u32 },
+}
+
+/// How passwords are hashed: the algorithm, and how much of the machine it may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashSettings {
+    pub algorithm: Algorithm,
+    /// Hashes computed at once (threads).
+    pub concurrency: usize,
+    /// Hashes that may wait for a thread before callers are refused.
+    pub queue: usize,
+}
+
+/// Hashes and verifies passwords. Cheap to clone.
+#[derive(Clone)]
+pub struct Hasher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    algorithm: Algorithm,
+    pool: Pool,
+    dummy: PasswordHash,
+}
+
+impl Hasher {
+    /// A hasher with `settings`. Makes the dummy hash here, at the configured cost.
+    pub fn new(settings: HashSettings) -> Result<Self, HashError> {
+        let dummy = match settings.algorithm {
+            Algorithm::Bcrypt { cost } => bcrypt::dummy(cost)?,
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                algorithm: settings.algorithm,
+                pool: Pool::new("tessera-hash", settings.concurrency, settings.queue)?,
+                dummy,
+            }),
+        })
+    }
+
+    /// What a new password must be to be hashed without losing any of it.
+    pub fn rules(&self) -> PasswordRules {
+        match self.inner.algorithm {
+            Algorithm::Bcrypt { .. } => bcrypt::RULES,
+        }
+    }
+
+    /// Hashes a password with a fresh salt.
+    pub async fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
+        let algorithm = self.inner.algorithm;
+        let password = password.clone();
+        let hash = self
+            .run(move || match algorithm {
+                Algorithm::Bcrypt { cost } => bcrypt::hash(&password, cost),
+            })
+            .await??;
+        Ok(hash)
+    }
+
+    /// Whether `password` matches `stored`; with no stored hash, or one of an
+    /// algorithm this build does not know, verifies against the dummy and answers
+    /// false, in the same time.
+    pub async fn verify(
+        &self,
+        password: &Password,
+        stored: Option<&PasswordHash>,
+    ) -> Result<bool, HashError> {
+        let known = stored.filter(|h| bcrypt::is_bcrypt(h));
+        let is_real = known.is_some();
+        let hash = known.unwrap_or(&self.inner.dummy).clone();
+        let dummy = self.inner.dummy.clone();
+        let password = password.clone();
+        let matched = self
+            .run(move || bcrypt::verify(&password, &hash, &dummy))
+            .await?;
+        Ok(matched && is_real)
+    }
+
+    async fn run<T, F>(&self, work: F) -> Result<T, HashError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        Ok(self.inner.pool.run(work).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hasher(cost: u32, concurrency: usize, queue: usize) -> Hasher {
+        Hasher::new(HashSettings {
+            algorithm: Algorithm::Bcrypt { cost },
+            concurrency,
+            queue,
+        })
+        .unwrap()
+    }
+
+    fn password(raw: &str) -> Password {
+        Password::new(raw.into(), bcrypt::RULES).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_hash_verifies_its_password_and_no_other() {
+        let hasher = hasher(4, 2, 8);
+        let pw = password("correct horse");
+        let hash = hasher.hash(&pw).await.unwrap();
+        assert!(hash.expose().starts_with("$2b$04$"));
+        assert!(hasher.verify(&pw, Some(&hash)).await.unwrap());
+        assert!(
+            !hasher
+                .verify(&password("battery staple"), Some(&hash))
+                .await
+                .unwrap()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_login_password_longer_than_72_bytes_never_matches_its_72_byte_prefix() {
+        let hasher = hasher(4, 1, 4);
+        let registered = password(&"a".repeat(72));
+        let hash = hasher.hash(&registered).await.unwrap();
+        assert!(hasher.verify(&registered, Some(&hash)).await.unwrap());
+        let longer = Password::for_login(format!("{}tail", "a".repeat(72))).unwrap();
+        assert!(!hasher.verify(&longer, Some(&hash)).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn verify_without_a_stored_hash_or_with_an_unknown_one_is_false() {
+        let hasher = hasher(4, 1, 0);
+        let pw = password("whatever123");
+        assert!(!hasher.verify(&pw, None).await.unwrap());
+        let foreign = PasswordHash::new("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into());
+        assert!(!hasher.verify(&pw, Some(&foreign)).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn the_rules_are_the_algorithm_s() {
+        assert_eq!(hasher(4, 1, 0).rules().max_bytes, 72);
+        let refused = Hasher::new(HashSettings {
+            algorithm: Algorithm::Bcrypt { cost: 3 },
+            concurrency: 1,
+            queue: 0,
+        });
+        assert!(refused.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_answers_busy_instead_of_waiting() {
+        let hasher = hasher(4, 1, 0);
+        let occupied = crate::offload::Occupied::start(&hasher.inner.pool).await;
+        let pw = password("whatever123");
+        assert!(matches!(hasher.hash(&pw).await, Err(HashError::Busy)));
+        occupied.release().await;
+        assert!(hasher.hash(&pw).await.is_ok());
+    }
+}

@@ -1,0 +1,103 @@
+//! Start-up and serving.
+//!
+//! [`prepare`] does everything fallible first (`startup.rs`): the data folder, the
+//! master key, the database and its migrations, the signing keys, the revocation set,
+//! the listener. Any failure there names the setting at fault. [`Server::run`]
+//! (`serve.rs`) then serves until the shutdown future resolves: health turns
+//! NOT_SERVING, the listener closes, in-flight RPCs get `TESSERA_SHUTDOWN_GRACE` to
+//! finish, the background tasks stop and the pool closes.
+//!
+//! Three background tasks run beside the RPCs, one file each:
+//! - `sync.rs`: applies what other instances announce (revocations, key changes)
+//!   as it arrives, and every `TESSERA_SYNC_INTERVAL` reads recent revocations and
+//!   the keys again, so a missed announcement heals within one interval;
+//! - `health.rs`: pings the database every [`HEALTH_PROBE_INTERVAL`] and reports
+//!   NOT_SERVING while it cannot be reached, SERVING again once it can;
+//! - `purge.rs`: deletes expired refresh tokens, sessions, login windows and keys.
+//!
+//! This is the one place that picks the backend from the URL scheme
+//! ([`OpenStore`]); everything below is generic over [`crate::store::Store`].
+
+mod health;
+mod purge;
+mod serve;
+mod startup;
+mod sync;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+pub use serve::MAX_REQUEST_BYTES;
+pub use startup::{OpenStore, WithStore, master_key, migrate, open_store};
+
+use crate::clock::Clock;
+use crate::config::{Config, ConfigError};
+use crate::store::{PostgresStore, SqliteStore};
+use startup::Wired;
+
+/// How often the health task pings the database.
+pub const HEALTH_PROBE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How many token signatures may wait for a signing thread before Login and Refresh
+/// answer OVERLOADED: about half a second of signing per core.
+pub const SIGNING_QUEUE: usize = 1024;
+
+/// A failure while starting or serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("serving failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    #[error("cannot build the reflection service: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("signing keys: {0}")]
+    Keys(crate::auth::keys::KeysError),
+    #[error("cannot start the hashing and signing threads")]
+    Threads,
+}
+
+/// A server that has opened everything and bound its listener, on the backend its
+/// database URL names.
+pub struct Server(Backend);
+
+enum Backend {
+    Sqlite(Wired<SqliteStore>),
+    Postgres(Wired<PostgresStore>),
+}
+
+/// Opens the data folder, master key, database (by URL scheme) and keys, and binds
+/// `config.listen`. Every failure names the setting at fault. Every use case reads
+/// the time from `clock`.
+pub async fn prepare(config: Config, clock: Clock) -> Result<Server, ServeError> {
+    // Reading the configured key first: a bad path fails before anything is created.
+    let first = startup::first_key(&config)?;
+    let master = master_key(&config.store)?;
+    Ok(Server(match open_store(&config.store).await? {
+        OpenStore::Sqlite(store) => {
+            Backend::Sqlite(Wired::new(config, master, store, first, clock).await?)
+        }
+        OpenStore::Postgres(store) => {
+            Backend::Postgres(Wired::new(config, master, store, first, clock).await?)
+        }
+    }))
+}
+
+impl Server {
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        match &self.0 {
+            Backend::Sqlite(wired) => wired.local_addr(),
+            Backend::Postgres(wired) => wired.local_addr(),
+        }
+    }
+
+    /// Serves until `shutdown` resolves, then drains and closes.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
+        match self.0 {
+            Backend::Sqlite(wired) => serve::run(wired, shutdown).await,
+            Backend::Postgres(wired) => serve::run(wired, shutdown).await,
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! Serving: health, reflection and AuthService on the bound listener, the background
+//! tasks beside them, and the graceful drain when the shutdown future resolves.
+
+use std::future::Future;
+
+use tokio::sync::{oneshot, watch};
+use tonic::transport::server::TcpIncoming;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+use tracing::{info, warn};
+
+use super::startup::Wired;
+use super::{ServeError, health, purge, sync};
+use crate::config::ConfigError;
+use crate::grpc::AuthGrpc;
+use crate::proto::{self, auth_service_server::AuthServiceServer};
+use crate::store::Store;
+
+/// The largest request accepted, in bytes.
+pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+
+/// Serves until `shutdown` resolves, then drains and closes.
+pub(super) async fn run<S: Store>(
+    wired: Wired<S>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let Wired {
+        auth,
+        listener,
+        config,
+    } = wired;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| ConfigError::new("TESSERA_LISTEN", format!("cannot listen: {e}")))?;
+    let (reporter, health_service) = tonic_health::server::health_reporter();
+    let reflection_v1 = reflection().build_v1()?;
+    let reflection_v1alpha = reflection().build_v1alpha()?;
+    let (stop_streams, streams_stopping) = watch::channel(false);
+    let service = AuthServiceServer::new(AuthGrpc::new(
+        auth.clone(),
+        config.watch_heartbeat,
+        streams_stopping,
+    ))
+    .max_decoding_message_size(MAX_REQUEST_BYTES);
+
+    let (stop_tasks, tasks_stopped) = watch::channel(false);
+    let purge = tokio::spawn(purge::run(
+        auth.clone(),
+        config.purge_interval,
+        tasks_stopped.clone(),
+    ));
+    let sync = tokio::spawn(sync::run(auth.clone(), config.sync_interval, tasks_stopped));
+
+    set_serving(&reporter, ServingStatus::Serving).await;
+    let (stop_health, health_stopped) = watch::channel(false);
+    let health_probe = tokio::spawn(health::run(
+        auth.store().clone(),
+        reporter.clone(),
+        health_stopped,
+    ));
+    info!(
+        address = %addr,
+        backend = config.store.database_url.kind().as_str(),
+        kid = auth.signing_kid(),
+        "ready"
+    );
+
+    let (draining, drain_started) = oneshot::channel::<()>();
+    let signal = {
+        let reporter = reporter.clone();
+        async move {
+            shutdown.await;
+            info!("shutting down");
+            // Revocation streams never end by themselves: end them so the drain can.
+            stop_streams.send_replace(true);
+            // The probe stops first, so it cannot report SERVING again.
+            let _ = stop_health.send(true);
+            let _ = health_probe.await;
+            set_serving(&reporter, ServingStatus::NotServing).await;
+            let _ = draining.send(());
+        }
+    };
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let serve = tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(service)
+        .serve_with_incoming_shutdown(incoming, signal);
+    let grace = config.shutdown_grace;
+    let result = tokio::select! {
+        result = serve => result.map_err(ServeError::from),
+        () = async {
+            if drain_started.await.is_err() {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(grace).await;
+        } => {
+            warn!(grace_secs = grace.as_secs(), "in-flight RPCs did not finish in time; closing");
+            Ok(())
+        }
+    };
+
+    let _ = stop_tasks.send(true);
+    let _ = purge.await;
+    let _ = sync.await;
+    auth.store().close().await;
+    info!("stopped");
+    result
+}
+
+/// Reflection over tessera's API, health, reflection itself, and the `google.rpc` error
+/// details, so grpcurl can list services and decode ErrorInfo with no proto files.
+fn reflection() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+}
+
+/// Sets the status of tessera's service and of the server as a whole.
+pub(super) async fn set_serving(reporter: &HealthReporter, status: ServingStatus) {
+    reporter
+        .set_service_status(proto::SERVICE_NAME, status)
+        .await;
+    reporter.set_service_status("", status).await;
+}

@@ -1,0 +1,257 @@
+//! Everything fallible, before serving: the data folder, the master key, the store
+//! (picked by URL scheme), its migrations, the signing keys, the use cases, the
+//! revocation set and the listener. Every failure names the setting at fault.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+
+use super::{SIGNING_QUEUE, ServeError};
+use crate::auth::keys::{KeysError, Keystore};
+use crate::auth::{Auth, Parts, Policy};
+use crate::clock::Clock;
+use crate::config::{Config, ConfigError, DatabaseKind, MasterKeySource, StoreConfig, cores};
+use crate::offload::Pool;
+use crate::password::{HashError, Hasher};
+use crate::store::{PostgresStore, SqliteStore, Store, StoreError};
+use crate::token::issue::TokenIssuer;
+use crate::token::keys::{LEGACY_KEY_FILE, SigningKey};
+use crate::token::seal::MasterKey;
+
+impl From<KeysError> for ServeError {
+    /// A key that does not open is a wrong master key: a setting, named as such.
+    fn from(e: KeysError) -> Self {
+        match e {
+            KeysError::Sealed { .. } => ServeError::Config(ConfigError::new(
+                "TESSERA_MASTER_KEY",
+                format!("{e} (is it the key the database was set up with?)"),
+            )),
+            KeysError::Store(e) => ServeError::Config(store_failed(e)),
+            other => ServeError::Keys(other),
+        }
+    }
+}
+
+fn store_failed(e: StoreError) -> ConfigError {
+    ConfigError::new("TESSERA_DATABASE_URL", format!("database failed: {e}"))
+}
+
+/// An opened store of the kind the database URL names.
+pub enum OpenStore {
+    /// The embedded default.
+    Sqlite(SqliteStore),
+    /// One database for many instances.
+    Postgres(PostgresStore),
+}
+
+/// Work to do on whichever store the URL names: [`OpenStore::run`] calls it with the
+/// concrete store (static dispatch, picked once).
+pub trait WithStore {
+    /// What the work answers.
+    type Output;
+    /// Does the work on `store`.
+    fn run<S: Store>(self, store: S) -> impl Future<Output = Self::Output>;
+}
+
+impl OpenStore {
+    /// Runs `work` on the store.
+    pub async fn run<W: WithStore>(self, work: W) -> W::Output {
+        match self {
+            OpenStore::Sqlite(store) => work.run(store).await,
+            OpenStore::Postgres(store) => work.run(store).await,
+        }
+    }
+}
+
+/// Opens the database the URL names (creating the data folder a SQLite file needs).
+/// Migrations are not applied here.
+pub async fn open_store(config: &StoreConfig) -> Result<OpenStore, ConfigError> {
+    let url = config.database_url.expose();
+    let bad_url =
+        |e: &dyn std::fmt::Display| ConfigError::new("TESSERA_DATABASE_URL", e.to_string());
+    let cannot_open = |e: StoreError| {
+        ConfigError::new(
+            "TESSERA_DATABASE_URL",
+            format!("cannot open the database: {e}"),
+        )
+    };
+    match config.database_url.kind() {
+        DatabaseKind::Sqlite => {
+            create_data_dir(config)?;
+            let options = SqliteStore::options(url).map_err(|e| bad_url(&e))?;
+            let store = SqliteStore::open(options).await.map_err(cannot_open)?;
+            Ok(OpenStore::Sqlite(store))
+        }
+        DatabaseKind::Postgres => {
+            let options = PostgresStore::options(url).map_err(|e| bad_url(&e))?;
+            let store = PostgresStore::open(options, config.db_max_connections, config.db_timeout)
+                .await
+                .map_err(cannot_open)?;
+            Ok(OpenStore::Postgres(store))
+        }
+    }
+}
+
+fn create_data_dir(config: &StoreConfig) -> Result<(), ConfigError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        ConfigError::new(
+            "TESSERA_DATA_DIR",
+            format!("cannot create the data folder: {e}"),
+        )
+    })
+}
+
+/// The master key: given, or (embedded default) generated into the data folder.
+pub fn master_key(config: &StoreConfig) -> Result<MasterKey, ConfigError> {
+    match &config.master_key {
+        MasterKeySource::Given(key) => Ok(key.clone()),
+        MasterKeySource::DataDir => {
+            create_data_dir(config)?;
+            let (key, generated) = MasterKey::load_or_generate(&config.data_dir)
+                .map_err(|e| ConfigError::new("TESSERA_DATA_DIR", e.to_string()))?;
+            if generated {
+                info!("generated a master key in the data folder");
+            }
+            Ok(key)
+        }
+    }
+}
+
+/// Applies pending migrations (`apply`), or refuses a database that lacks some.
+pub async fn migrate<S: Store>(store: &S, apply: bool) -> Result<(), ConfigError> {
+    if apply {
+        return store
+            .migrate()
+            .await
+            .map_err(|e| ConfigError::new("TESSERA_DATABASE_URL", format!("cannot migrate: {e}")));
+    }
+    let pending = store.pending_migrations().await.map_err(store_failed)?;
+    if pending.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            "TESSERA_AUTO_MIGRATE",
+            format!(
+                "the database lacks {} migration(s): run `tessera migrate`, or set TESSERA_AUTO_MIGRATE=true",
+                pending.len()
+            ),
+        ))
+    }
+}
+
+/// The key to start from when the store holds none: TESSERA_SIGNING_KEY, or the key
+/// file an earlier version generated into the data folder.
+pub(super) fn first_key(config: &Config) -> Result<Option<SigningKey>, ConfigError> {
+    if let Some(path) = &config.signing_key {
+        return SigningKey::load(path)
+            .map(Some)
+            .map_err(|e| ConfigError::new("TESSERA_SIGNING_KEY", e.to_string()));
+    }
+    let legacy = config.store.data_dir.join(LEGACY_KEY_FILE);
+    if config.store.database_url.kind() == DatabaseKind::Sqlite && legacy.exists() {
+        return SigningKey::load(&legacy)
+            .map(Some)
+            .map_err(|e| ConfigError::new("TESSERA_DATA_DIR", e.to_string()));
+    }
+    Ok(None)
+}
+
+/// The use cases wired over an opened store, and the bound listener.
+pub(super) struct Wired<S: Store> {
+    pub auth: Arc<Auth<S>>,
+    pub listener: TcpListener,
+    pub config: Config,
+}
+
+impl<S: Store> Wired<S> {
+    /// Migrates (or checks) the opened store, makes sure a signing key exists,
+    /// wires the use cases, reads the revocations and binds. `first` is the key to
+    /// store when the database holds none (a new one is generated when it is `None`).
+    pub async fn new(
+        config: Config,
+        master: MasterKey,
+        store: S,
+        first: Option<SigningKey>,
+        clock: Clock,
+    ) -> Result<Self, ServeError> {
+        migrate(&store, config.auto_migrate).await?;
+        let keystore = Keystore::new(store.clone(), master, config.tokens().horizon_secs());
+        bootstrap_key(&config, &keystore, first, clock.now()).await?;
+        let issuer = TokenIssuer::new(
+            config.issuer.clone(),
+            config.audience.clone(),
+            config.access_ttl,
+        );
+        let hasher = Hasher::new(config.hashing).map_err(|e| match e {
+            HashError::Lost => ServeError::Threads,
+            e => ConfigError::new("TESSERA_BCRYPT_COST", e.to_string()).into(),
+        })?;
+        // One signing thread per core: RS256 signing is pure CPU work.
+        let signer =
+            Pool::new("tessera-sign", cores(), SIGNING_QUEUE).map_err(|_| ServeError::Threads)?;
+        let policy = Policy {
+            refresh_ttl: config.refresh_ttl,
+            verify_leeway: config.verify_leeway,
+            verify_cache: config.verify_cache,
+            login_attempts_per_minute: config.login_attempts_per_minute,
+            login_attempts_per_address_per_minute: config.login_attempts_per_address_per_minute,
+        };
+        let parts = Parts {
+            store,
+            clock,
+            hasher,
+            signer,
+            issuer,
+            keystore,
+        };
+        let auth = Arc::new(Auth::new(parts, &policy).await?);
+        let revoked = auth.load_revocations().await.map_err(|e| {
+            ConfigError::new(
+                "TESSERA_DATABASE_URL",
+                format!("cannot read revoked sessions: {e}"),
+            )
+        })?;
+        if revoked > 0 {
+            info!(sessions = revoked, "loaded revoked sessions");
+        }
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| ConfigError::new("TESSERA_LISTEN", format!("cannot listen: {e}")))?;
+        Ok(Self {
+            auth,
+            listener,
+            config,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+}
+
+/// Stores the first signing key when the store holds none, and says where it came from.
+async fn bootstrap_key<S: Store>(
+    config: &Config,
+    keystore: &Keystore<S>,
+    first: Option<SigningKey>,
+    now: i64,
+) -> Result<(), ServeError> {
+    match keystore.bootstrap(first, now).await? {
+        Some(kid) if config.signing_key.is_some() => {
+            info!(kid = %kid, "stored the configured signing key");
+        }
+        Some(kid) if config.store.data_dir.join(LEGACY_KEY_FILE).exists() => {
+            warn!(kid = %kid, file = LEGACY_KEY_FILE, "imported the signing key file into the database; delete the file");
+        }
+        Some(kid) => info!(kid = %kid, "generated a new signing key"),
+        None if config.signing_key.is_some() => {
+            info!("the database holds signing keys already: TESSERA_SIGNING_KEY is not used");
+        }
+        None => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,140 @@
+//! Sessions and their refresh-token hashes: the role trait [`SessionStore`].
+//!
+//! The store makes no security decision beyond what the database enforces: one
+//! token per session generation, and rotation as a conditional update whose row
+//! count says who won.
+
+use std::future::Future;
+
+use super::StoreError;
+use crate::domain::{SessionId, UserId};
+
+/// A new session and its first refresh token (generation 0).
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub id: SessionId,
+    pub user_id: UserId,
+    pub refresh_hash: [u8; 32],
+    pub now: i64,
+    pub expires_at: i64,
+    pub client_address: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// Why a session was revoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokeReason {
+    /// The user logged out.
+    Logout,
+    /// A spent refresh token was presented again.
+    Reuse,
+}
+
+impl RevokeReason {
+    /// The stored form.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            RevokeReason::Logout => "logout",
+            RevokeReason::Reuse => "reuse",
+        }
+    }
+
+    /// Reads the stored form back.
+    pub(crate) fn parse(raw: &str) -> Result<Self, StoreError> {
+        match raw {
+            "logout" => Ok(RevokeReason::Logout),
+            "reuse" => Ok(RevokeReason::Reuse),
+            _ => Err(StoreError::Corrupt("sessions.revoke_reason")),
+        }
+    }
+}
+
+/// A refresh token found by its hash, with its session's state.
+#[derive(Debug, Clone)]
+pub struct RefreshRow {
+    pub session_id: SessionId,
+    pub user_id: UserId,
+    /// The generation of the presented token.
+    pub generation: i64,
+    /// The generation that may still be spent.
+    pub session_generation: i64,
+    pub expires_at: i64,
+    pub revoked: Option<RevokeReason>,
+}
+
+/// The outcome of a rotation attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    /// The presented generation was current: it is spent and the new token stored.
+    Rotated,
+    /// It was not (spent already, or the session revoked meanwhile): nothing was
+    /// stored, and the session is now revoked for reuse if it was not revoked before.
+    Lost {
+        /// The session's revocation reason after the attempt.
+        reason: RevokeReason,
+    },
+}
+
+/// A revoked session, for loading the in-memory set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RevokedRow {
+    pub session_id: SessionId,
+    pub revoked_at: i64,
+}
+
+/// Storage of sessions and refresh-token hashes (never the tokens themselves).
+pub trait SessionStore: Send + Sync {
+    /// Inserts a session and its first refresh token, in one transaction.
+    fn create_session(
+        &self,
+        session: &NewSession,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The refresh token with this hash.
+    fn refresh_token(
+        &self,
+        hash: &[u8; 32],
+    ) -> impl Future<Output = Result<Option<RefreshRow>, StoreError>> + Send;
+
+    /// Spends generation `generation` of `session` and stores `new_hash` as the next,
+    /// or, if that generation is no longer current, revokes the session for reuse.
+    /// One transaction; the conditional update's row count decides.
+    fn rotate(
+        &self,
+        session: SessionId,
+        generation: i64,
+        new_hash: &[u8; 32],
+        now: i64,
+        expires_at: i64,
+    ) -> impl Future<Output = Result<Rotation, StoreError>> + Send;
+
+    /// Revokes one session; true if it was live until now.
+    fn revoke_session(
+        &self,
+        session: SessionId,
+        reason: RevokeReason,
+        now: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Revokes every live session of a user; returns their ids.
+    fn revoke_user_sessions(
+        &self,
+        user: UserId,
+        reason: RevokeReason,
+        now: i64,
+    ) -> impl Future<Output = Result<Vec<SessionId>, StoreError>> + Send;
+
+    /// Sessions revoked at or after `since`.
+    fn revoked_since(
+        &self,
+        since: i64,
+    ) -> impl Future<Output = Result<Vec<RevokedRow>, StoreError>> + Send;
+
+    /// Deletes refresh tokens past expiry, and sessions past expiry whose revocation
+    /// (if any) happened before `revocation_horizon`. Returns the rows deleted.
+    fn purge_sessions(
+        &self,
+        now: i64,
+        revocation_horizon: i64,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}

@@ -1,0 +1,188 @@
+//! [`SessionStore`] in SQL.
+
+use sqlx::Row;
+
+use super::{Backend, db, uuid_col};
+use crate::domain::{SessionId, UserId};
+use crate::store::{
+    NewSession, RefreshRow, RevokeReason, RevokedRow, Rotation, SessionStore, StoreError,
+};
+
+const INSERT_TOKEN: &str =
+    "INSERT INTO refresh_tokens (token_hash, session_id, generation, issued_at, expires_at)
+     VALUES ($1, $2, $3, $4, $5)";
+
+impl SessionStore for Backend {
+    async fn create_session(&self, s: &NewSession) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let session = sqlx::query(
+            "INSERT INTO sessions (id, user_id, generation, created_at, expires_at, client_address, user_agent)
+             VALUES ($1, $2, 0, $3, $4, $5, $6)",
+        )
+        .bind(s.id.to_string())
+        .bind(s.user_id.to_string())
+        .bind(s.now)
+        .bind(s.expires_at)
+        .bind(s.client_address.as_deref())
+        .bind(s.user_agent.as_deref());
+        db(session.execute(&mut *tx).await)?;
+        let token = sqlx::query(INSERT_TOKEN)
+            .bind(&s.refresh_hash[..])
+            .bind(s.id.to_string())
+            .bind(0_i64)
+            .bind(s.now)
+            .bind(s.expires_at);
+        db(token.execute(&mut *tx).await)?;
+        db(tx.commit().await)
+    }
+
+    async fn refresh_token(&self, hash: &[u8; 32]) -> Result<Option<RefreshRow>, StoreError> {
+        let select = sqlx::query(
+            "SELECT t.session_id, s.user_id, t.generation, s.generation AS session_generation,
+                    t.expires_at, s.revoke_reason
+             FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
+             WHERE t.token_hash = $1",
+        )
+        .bind(&hash[..]);
+        let Some(row) = db(select.fetch_optional(&self.pool).await)? else {
+            return Ok(None);
+        };
+        let session_id: String = db(row.try_get("session_id"))?;
+        let user_id: String = db(row.try_get("user_id"))?;
+        let reason: Option<String> = db(row.try_get("revoke_reason"))?;
+        Ok(Some(RefreshRow {
+            session_id: uuid_col(&session_id, SessionId::parse, "sessions.id")?,
+            user_id: uuid_col(&user_id, UserId::parse, "users.id")?,
+            generation: db(row.try_get("generation"))?,
+            session_generation: db(row.try_get("session_generation"))?,
+            expires_at: db(row.try_get("expires_at"))?,
+            revoked: reason.as_deref().map(RevokeReason::parse).transpose()?,
+        }))
+    }
+
+    async fn rotate(
+        &self,
+        session: SessionId,
+        generation: i64,
+        new_hash: &[u8; 32],
+        now: i64,
+        expires_at: i64,
+    ) -> Result<Rotation, StoreError> {
+        let sid = session.to_string();
+        let mut tx = self.begin_write().await?;
+        // The decision: only the caller holding the current generation moves it on.
+        let spend = sqlx::query(
+            "UPDATE sessions SET generation = generation + 1, expires_at = $1
+             WHERE id = $2 AND generation = $3 AND revoked_at IS NULL",
+        )
+        .bind(expires_at)
+        .bind(&sid)
+        .bind(generation);
+        if db(spend.execute(&mut *tx).await)?.rows_affected() == 1 {
+            let token = sqlx::query(INSERT_TOKEN)
+                .bind(&new_hash[..])
+                .bind(&sid)
+                .bind(generation + 1)
+                .bind(now)
+                .bind(expires_at);
+            db(token.execute(&mut *tx).await)?;
+            db(tx.commit().await)?;
+            return Ok(Rotation::Rotated);
+        }
+        // Lost: the generation was spent already. Revoke the session for reuse in the
+        // same transaction, unless it was revoked before (then keep that reason).
+        let revoke = sqlx::query(
+            "UPDATE sessions SET revoked_at = $1, revoke_reason = 'reuse'
+             WHERE id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(&sid);
+        db(revoke.execute(&mut *tx).await)?;
+        let reason: Option<String> = db(sqlx::query_scalar(
+            "SELECT revoke_reason FROM sessions WHERE id = $1",
+        )
+        .bind(&sid)
+        .fetch_optional(&mut *tx)
+        .await)?
+        .flatten();
+        db(tx.commit().await)?;
+        self.announce_revoked(&[session], now).await;
+        let reason = reason
+            .as_deref()
+            .map(RevokeReason::parse)
+            .transpose()?
+            .unwrap_or(RevokeReason::Reuse);
+        Ok(Rotation::Lost { reason })
+    }
+
+    async fn revoke_session(
+        &self,
+        session: SessionId,
+        reason: RevokeReason,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let revoke = sqlx::query(
+            "UPDATE sessions SET revoked_at = $1, revoke_reason = $2 WHERE id = $3 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(reason.as_str())
+        .bind(session.to_string());
+        let revoked = db(revoke.execute(&self.writer).await)?.rows_affected() == 1;
+        if revoked {
+            self.announce_revoked(&[session], now).await;
+        }
+        Ok(revoked)
+    }
+
+    async fn revoke_user_sessions(
+        &self,
+        user: UserId,
+        reason: RevokeReason,
+        now: i64,
+    ) -> Result<Vec<SessionId>, StoreError> {
+        let ids: Vec<String> = db(sqlx::query_scalar(
+            "UPDATE sessions SET revoked_at = $1, revoke_reason = $2
+             WHERE user_id = $3 AND revoked_at IS NULL RETURNING id",
+        )
+        .bind(now)
+        .bind(reason.as_str())
+        .bind(user.to_string())
+        .fetch_all(&self.writer)
+        .await)?;
+        let ids = ids
+            .iter()
+            .map(|id| uuid_col(id, SessionId::parse, "sessions.id"))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.announce_revoked(&ids, now).await;
+        Ok(ids)
+    }
+
+    async fn revoked_since(&self, since: i64) -> Result<Vec<RevokedRow>, StoreError> {
+        let rows: Vec<(String, i64)> = db(sqlx::query_as(
+            "SELECT id, revoked_at FROM sessions WHERE revoked_at IS NOT NULL AND revoked_at >= $1",
+        )
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await)?;
+        rows.into_iter()
+            .map(|(id, revoked_at)| {
+                Ok(RevokedRow {
+                    session_id: uuid_col(&id, SessionId::parse, "sessions.id")?,
+                    revoked_at,
+                })
+            })
+            .collect()
+    }
+
+    async fn purge_sessions(&self, now: i64, revocation_horizon: i64) -> Result<u64, StoreError> {
+        let tokens = sqlx::query("DELETE FROM refresh_tokens WHERE expires_at < $1").bind(now);
+        let tokens = db(tokens.execute(&self.writer).await)?.rows_affected();
+        let sessions = sqlx::query(
+            "DELETE FROM sessions WHERE expires_at < $1 AND (revoked_at IS NULL OR revoked_at < $2)",
+        )
+        .bind(now)
+        .bind(revocation_horizon);
+        let sessions = db(sessions.execute(&self.writer).await)?.rows_affected();
+        Ok(tokens + sessions)
+    }
+}

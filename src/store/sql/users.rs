@@ -1,0 +1,87 @@
+//! [`UserStore`] in SQL.
+
+use sqlx::Row;
+
+use super::{Backend, DbRow, db, uuid_col};
+use crate::domain::{Email, PasswordHash, UserId};
+use crate::store::users::{join_roles, split_roles};
+use crate::store::{StoreError, UserRow, UserStore};
+
+impl Backend {
+    /// The one user that `query` (with one parameter, bound to `key`) selects.
+    async fn fetch_user(
+        &self,
+        query: &'static str,
+        key: String,
+    ) -> Result<Option<UserRow>, StoreError> {
+        db(sqlx::query(query)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await)?
+        .as_ref()
+        .map(user_from_row)
+        .transpose()
+    }
+}
+
+fn user_from_row(row: &DbRow) -> Result<UserRow, StoreError> {
+    let id: String = db(row.try_get("id"))?;
+    let roles: String = db(row.try_get("roles"))?;
+    Ok(UserRow {
+        id: uuid_col(&id, UserId::parse, "users.id")?,
+        email: Email::from_store(db(row.try_get("email"))?),
+        password_hash: PasswordHash::new(db(row.try_get("password_hash"))?),
+        roles: split_roles(&roles),
+        created_at: db(row.try_get("created_at"))?,
+    })
+}
+
+impl UserStore for Backend {
+    async fn create_user(&self, user: &UserRow) -> Result<(), StoreError> {
+        let insert = sqlx::query(
+            "INSERT INTO users (id, email, password_hash, roles, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(user.id.to_string())
+        .bind(user.email.as_str())
+        .bind(user.password_hash.expose())
+        .bind(join_roles(&user.roles))
+        .bind(user.created_at)
+        .bind(user.created_at);
+        db(insert.execute(&self.writer).await)?;
+        Ok(())
+    }
+
+    async fn user_by_email(&self, email: &Email) -> Result<Option<UserRow>, StoreError> {
+        self.fetch_user(
+            "SELECT id, email, password_hash, roles, created_at FROM users WHERE email = $1",
+            email.as_str().to_owned(),
+        )
+        .await
+    }
+
+    async fn user_by_id(&self, id: UserId) -> Result<Option<UserRow>, StoreError> {
+        self.fetch_user(
+            "SELECT id, email, password_hash, roles, created_at FROM users WHERE id = $1",
+            id.to_string(),
+        )
+        .await
+    }
+
+    async fn replace_roles(
+        &self,
+        id: UserId,
+        expected: &[String],
+        roles: &[String],
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let update = sqlx::query(
+            "UPDATE users SET roles = $1, updated_at = $2 WHERE id = $3 AND roles = $4",
+        )
+        .bind(join_roles(roles))
+        .bind(now)
+        .bind(id.to_string())
+        .bind(join_roles(expected));
+        Ok(db(update.execute(&self.writer).await)?.rows_affected() == 1)
+    }
+}

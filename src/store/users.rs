@@ -1,0 +1,70 @@
+//! Users: the role trait [`UserStore`] and its row.
+
+use std::future::Future;
+
+use super::StoreError;
+use crate::domain::{Email, PasswordHash, User, UserId};
+
+/// A user as stored.
+#[derive(Debug, Clone)]
+pub struct UserRow {
+    pub id: UserId,
+    pub email: Email,
+    pub password_hash: PasswordHash,
+    pub roles: Vec<String>,
+    pub created_at: i64,
+}
+
+impl UserRow {
+    /// The user without the password hash: what may leave the use cases.
+    pub fn into_user(self) -> User {
+        User {
+            id: self.id,
+            email: self.email,
+            roles: self.roles,
+            created_at: self.created_at,
+        }
+    }
+}
+
+/// Storage of users. The unique index on the normalized email decides who registers.
+pub trait UserStore: Send + Sync {
+    /// Inserts a user; [`StoreError::Conflict`] if the email is taken.
+    fn create_user(&self, user: &UserRow) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The user with this normalized email.
+    fn user_by_email(
+        &self,
+        email: &Email,
+    ) -> impl Future<Output = Result<Option<UserRow>, StoreError>> + Send;
+
+    /// The user with this id.
+    fn user_by_id(
+        &self,
+        id: UserId,
+    ) -> impl Future<Output = Result<Option<UserRow>, StoreError>> + Send;
+
+    /// Sets a user's roles to `roles` if they are still `expected`: a conditional
+    /// update, so of two concurrent changes one wins and the other sees `false`,
+    /// reads again and retries. Tokens carry the new roles from the next login or
+    /// refresh.
+    fn replace_roles(
+        &self,
+        id: UserId,
+        expected: &[String],
+        roles: &[String],
+        now: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// Roles are stored as one comma-separated column.
+pub(crate) fn join_roles(roles: &[String]) -> String {
+    roles.join(",")
+}
+
+pub(crate) fn split_roles(raw: &str) -> Vec<String> {
+    raw.split(',')
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
