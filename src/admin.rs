@@ -12,7 +12,9 @@ use crate::auth::change_role as change_role_in;
 use crate::clock::unix_now;
 use crate::config::{ConfigError, StoreConfig, TokenConfig};
 use crate::domain::{Email, Role};
-use crate::server::{WithStore, master_key, migrate as migrate_store, open_store};
+use crate::server::{
+    WithStore, master_key, migrate as migrate_store, open_store, wrong_master_key,
+};
 use crate::store::{Store, StoreError};
 use crate::token::seal::MasterKey;
 
@@ -31,13 +33,9 @@ pub enum AdminError {
 }
 
 impl From<KeysError> for AdminError {
-    /// A key that does not open is a wrong master key: a setting, named as such.
     fn from(e: KeysError) -> Self {
         match e {
-            KeysError::Sealed { .. } => AdminError::Config(ConfigError::new(
-                "TESSERA_MASTER_KEY",
-                format!("{e} (is it the key the database was set up with?)"),
-            )),
+            KeysError::Sealed { .. } => AdminError::Config(wrong_master_key(&e)),
             KeysError::Store(e) => AdminError::Store(e),
             other => AdminError::Keys(other),
         }

@@ -187,7 +187,7 @@ macro_rules! uuid_id {
             /// A new random id (UUID v4 from the system's CSPRNG).
             pub fn random() -> Self {
                 let mut bytes = [0u8; 16];
-                crate::token::random_bytes(&mut bytes);
+                crate::crypto::random_bytes(&mut bytes);
                 $name(uuid::Builder::from_random_bytes(bytes).into_uuid())
             }
 

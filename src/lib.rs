@@ -9,6 +9,7 @@
 //! | foundation | [`proto`] | the generated `tessera.auth.v1` types, client and server, and the descriptor set |
 //! | | [`reason`] | the `ErrorInfo` reasons every error carries |
 //! | | [`clock`] | time as an input: the system clock, and a stepped one for tests |
+//! | | [`crypto`] | the system CSPRNG and SHA-256 |
 //! | | [`domain`] | `Email`, `Password`, `PasswordHash`, `UserId`, `SessionId`, `Role`, `User`: validated on construction |
 //! | building blocks | [`token`] | claims, the one verification path, JWKs, the revoked-session set; keys, issuing, sealing (server) |
 //! | | [`password`] | the `Hasher` seam over the password algorithm (bcrypt), off the runtime |
@@ -36,6 +37,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod clock;
+pub mod crypto;
 pub mod grpc;
 pub mod proto;
 pub mod reason;

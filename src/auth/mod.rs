@@ -94,28 +94,20 @@ pub struct Parts<S> {
 impl<S: Store> Auth<S> {
     /// Wires the use cases together and reads the signing keys.
     pub async fn new(parts: Parts<S>, policy: &Policy) -> Result<Self, KeysError> {
-        let Parts {
-            store,
-            clock,
-            hasher,
-            signer,
-            issuer,
-            keystore,
-        } = parts;
         let verify = VerifySettings {
-            issuer: issuer.issuer().to_owned(),
-            audience: issuer.audience().to_owned(),
+            issuer: parts.issuer.issuer().to_owned(),
+            audience: parts.issuer.audience().to_owned(),
             leeway_secs: policy.verify_leeway.as_secs(),
             cache: policy.verify_cache,
         };
-        let keys = LiveKeys::load(keystore, verify, clock.now()).await?;
-        let memory_secs = issuer.ttl_secs().saturating_add(secs(policy.verify_leeway));
+        let keys = LiveKeys::load(parts.keystore, verify, parts.clock.now()).await?;
+        let memory_secs = (parts.issuer.ttl_secs()).saturating_add(secs(policy.verify_leeway));
         Ok(Self {
-            store,
-            clock,
-            hasher,
-            signer,
-            issuer,
+            store: parts.store,
+            clock: parts.clock,
+            hasher: parts.hasher,
+            signer: parts.signer,
+            issuer: parts.issuer,
             keys,
             revocations: Revocations::new(memory_secs),
             throttle: Throttle::new(

@@ -26,7 +26,7 @@ use tracing::{debug, info, warn};
 
 use super::{Auth, AuthError, ClientInfo, IssuedTokens};
 use crate::domain::SessionId;
-use crate::store::{RevokeReason, Rotation, Store};
+use crate::store::{NextToken, RevokeReason, Rotation, Store};
 use crate::token::refresh::RefreshToken;
 
 impl<S: Store> Auth<S> {
@@ -81,9 +81,11 @@ impl<S: Store> Auth<S> {
             .rotate(
                 row.session_id,
                 row.generation,
-                &next.hash(),
-                now,
-                now.saturating_add(self.refresh_ttl_secs),
+                &NextToken {
+                    hash: next.hash(),
+                    issued_at: now,
+                    expires_at: now.saturating_add(self.refresh_ttl_secs),
+                },
             )
             .await
             .map_err(AuthError::from_store)?;

@@ -42,7 +42,7 @@ impl Budget {
     }
 
     fn key(&self, value: &str) -> [u8; 32] {
-        crate::token::sha256(format!("{}\0{value}", self.scope).as_bytes())
+        crate::crypto::sha256(format!("{}\0{value}", self.scope).as_bytes())
     }
 
     /// Admits and counts one attempt for `value`, or says how long until it may retry.

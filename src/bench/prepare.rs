@@ -73,7 +73,7 @@ pub(super) async fn prepare(
     slots: &[Rpc],
 ) -> Result<Data, LoadError> {
     let mut run_id = [0u8; 6];
-    crate::token::random_bytes(&mut run_id);
+    crate::crypto::random_bytes(&mut run_id);
     let run: String = run_id.iter().map(|b| format!("{b:02x}")).collect();
     let password = format!("{PASSWORD_PREFIX}{run}");
     let needs_users = slots

@@ -29,7 +29,7 @@ pub fn is_bcrypt(hash: &PasswordHash) -> bool {
 /// [`MAX_PASSWORD_BYTES`] under [`RULES`], so nothing of it is truncated.
 pub fn hash(password: &Password, cost: u32) -> Result<PasswordHash, ::bcrypt::BcryptError> {
     let mut salt = [0u8; 16];
-    crate::token::random_bytes(&mut salt);
+    crate::crypto::random_bytes(&mut salt);
     // At 72 bytes bcrypt drops only its own NUL terminator, which the crate's
     // non-truncating variant counts and refuses.
     ::bcrypt::hash_with_salt(password.expose(), cost, salt)
@@ -65,9 +65,9 @@ pub fn dummy(cost: u32) -> Result<PasswordHash, ::bcrypt::BcryptError> {
         return Err(::bcrypt::BcryptError::CostNotAllowed(cost));
     }
     let mut salt = [0u8; 16];
-    crate::token::random_bytes(&mut salt);
+    crate::crypto::random_bytes(&mut salt);
     let mut secret = [0u8; 32];
-    crate::token::random_bytes(&mut secret);
+    crate::crypto::random_bytes(&mut secret);
     let cheap = ::bcrypt::hash_with_salt(secret, 4, salt)?.to_string();
     Ok(PasswordHash::new(cheap.replacen(
         "$04$",

@@ -29,7 +29,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 pub use serve::MAX_REQUEST_BYTES;
-pub use startup::{OpenStore, WithStore, master_key, migrate, open_store};
+pub use startup::{OpenStore, WithStore, master_key, migrate, open_store, wrong_master_key};
 
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError};

@@ -21,14 +21,19 @@ use crate::token::issue::TokenIssuer;
 use crate::token::keys::{LEGACY_KEY_FILE, SigningKey};
 use crate::token::seal::MasterKey;
 
+/// A stored key that does not open was sealed with another master key: a setting,
+/// named as such.
+pub fn wrong_master_key(e: &KeysError) -> ConfigError {
+    ConfigError::new(
+        "TESSERA_MASTER_KEY",
+        format!("{e} (is it the key the database was set up with?)"),
+    )
+}
+
 impl From<KeysError> for ServeError {
-    /// A key that does not open is a wrong master key: a setting, named as such.
     fn from(e: KeysError) -> Self {
         match e {
-            KeysError::Sealed { .. } => ServeError::Config(ConfigError::new(
-                "TESSERA_MASTER_KEY",
-                format!("{e} (is it the key the database was set up with?)"),
-            )),
+            KeysError::Sealed { .. } => ServeError::Config(wrong_master_key(&e)),
             KeysError::Store(e) => ServeError::Config(store_failed(e)),
             other => ServeError::Keys(other),
         }

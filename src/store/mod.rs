@@ -31,7 +31,9 @@ pub use error::StoreError;
 pub use keys::{KeyRow, KeyStore};
 pub use lifecycle::{Change, Lifecycle};
 pub use postgres::PostgresStore;
-pub use sessions::{NewSession, RefreshRow, RevokeReason, RevokedRow, Rotation, SessionStore};
+pub use sessions::{
+    NewSession, NextToken, RefreshRow, RevokeReason, RevokedRow, Rotation, SessionStore,
+};
 pub use sqlite::SqliteStore;
 pub use users::{UserRow, UserStore};
 

@@ -62,6 +62,14 @@ pub struct RefreshRow {
     pub revoked: Option<RevokeReason>,
 }
 
+/// The refresh token a rotation stores as the session's next generation.
+#[derive(Debug, Clone)]
+pub struct NextToken {
+    pub hash: [u8; 32],
+    pub issued_at: i64,
+    pub expires_at: i64,
+}
+
 /// The outcome of a rotation attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rotation {
@@ -96,16 +104,15 @@ pub trait SessionStore: Send + Sync {
         hash: &[u8; 32],
     ) -> impl Future<Output = Result<Option<RefreshRow>, StoreError>> + Send;
 
-    /// Spends generation `generation` of `session` and stores `new_hash` as the next,
-    /// or, if that generation is no longer current, revokes the session for reuse.
-    /// One transaction; the conditional update's row count decides.
+    /// Spends generation `generation` of `session` and stores `next` as the next
+    /// (the session now expires with it), or, if that generation is no longer
+    /// current, revokes the session for reuse at `next.issued_at`. One transaction;
+    /// the conditional update's row count decides.
     fn rotate(
         &self,
         session: SessionId,
         generation: i64,
-        new_hash: &[u8; 32],
-        now: i64,
-        expires_at: i64,
+        next: &NextToken,
     ) -> impl Future<Output = Result<Rotation, StoreError>> + Send;
 
     /// Revokes one session; true if it was live until now.

@@ -67,7 +67,7 @@ impl TokenIssuer {
         now: i64,
     ) -> Result<(String, AccessClaims), IssueError> {
         let mut jti = [0u8; 16];
-        super::random_bytes(&mut jti);
+        crate::crypto::random_bytes(&mut jti);
         let claims = AccessClaims {
             iss: self.issuer.clone(),
             sub: subject.user_id.to_owned(),

@@ -14,7 +14,7 @@ impl RefreshToken {
     /// A new token from the system CSPRNG.
     pub fn generate() -> Self {
         let mut bytes = [0u8; 32];
-        super::random_bytes(&mut bytes);
+        crate::crypto::random_bytes(&mut bytes);
         RefreshToken(URL_SAFE_NO_PAD.encode(bytes))
     }
 
@@ -26,7 +26,7 @@ impl RefreshToken {
 
     /// The SHA-256 the store keeps.
     pub fn hash(&self) -> [u8; 32] {
-        super::sha256(self.0.as_bytes())
+        crate::crypto::sha256(self.0.as_bytes())
     }
 
     /// The token itself, to hand to the client once.

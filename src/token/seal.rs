@@ -93,7 +93,7 @@ impl MasterKey {
     /// A fresh random key and its base64 form.
     pub fn generate() -> (Self, String) {
         let mut bytes = [0u8; 32];
-        super::random_bytes(&mut bytes);
+        crate::crypto::random_bytes(&mut bytes);
         let text = base64::engine::general_purpose::STANDARD.encode(bytes);
         // 32 bytes are always a valid AES-256 key.
         #[allow(clippy::expect_used)]
@@ -136,7 +136,7 @@ impl MasterKey {
     /// Seals `plaintext` for the key `kid`.
     pub fn seal(&self, kid: &str, plaintext: &[u8]) -> Vec<u8> {
         let mut nonce = [0u8; NONCE_LEN];
-        super::random_bytes(&mut nonce);
+        crate::crypto::random_bytes(&mut nonce);
         let mut sealed = plaintext.to_vec();
         // Sealing fails only for inputs of gigabytes; a PEM is a few kilobytes.
         #[allow(clippy::expect_used)]

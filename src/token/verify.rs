@@ -165,7 +165,7 @@ impl TokenVerifier {
             self.check_times(&claims, now)?;
             return Ok(claims);
         }
-        let key = super::sha256(token.as_bytes());
+        let key = crate::crypto::sha256(token.as_bytes());
         if let Some(claims) = self.cache.get(&key, now) {
             self.check_times(&claims, now)?;
             return Ok(claims);

@@ -30,7 +30,7 @@ pub(super) struct Cache {
 impl Cache {
     /// The cached answer for `token`, or `Unavailable` when there is none.
     pub(super) fn get(&self, token: &str, now: Instant) -> Answer {
-        let key = crate::token::sha256(token.as_bytes());
+        let key = crate::crypto::sha256(token.as_bytes());
         let answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
         match answers.get(&key) {
             Some((answer, until)) if *until > now => answer.clone(),
@@ -39,7 +39,7 @@ impl Cache {
     }
 
     fn put(&self, token: &str, answer: Answer, until: Instant) {
-        let key = crate::token::sha256(token.as_bytes());
+        let key = crate::crypto::sha256(token.as_bytes());
         let mut answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
         make_room(&mut answers, MAX_ENTRIES, |(_, until)| *until > now);

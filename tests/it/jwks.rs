@@ -37,7 +37,7 @@ async fn the_kid_is_the_rfc7638_thumbprint_of_the_published_key(backend: Backend
     let jwk = &keys[0];
     // RFC 7638: SHA-256 over the required members in lexicographic order, no spaces.
     let canonical = format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, jwk.e, jwk.n);
-    let digest = tessera::token::sha256(canonical.as_bytes());
+    let digest = tessera::crypto::sha256(canonical.as_bytes());
     use base64::Engine;
     let expected = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
     assert_eq!(jwk.kid, expected);

@@ -3,8 +3,8 @@
 
 use tessera::domain::{Email, PasswordHash, SessionId, UserId};
 use tessera::store::{
-    Admission, KeyRow, Lifecycle, NewSession, PostgresStore, RevokeReason, Rotation, SqliteStore,
-    Store, StoreError, UserRow,
+    Admission, KeyRow, Lifecycle, NewSession, NextToken, PostgresStore, RevokeReason, Rotation,
+    SqliteStore, Store, StoreError, UserRow,
 };
 
 use crate::pg;
@@ -26,6 +26,14 @@ fn user(email: &str) -> UserRow {
         password_hash: PasswordHash::new("$2b$04$not-a-real-hash".into()),
         roles: vec!["user".into()],
         created_at: 1_000,
+    }
+}
+
+fn next(hash: [u8; 32], issued_at: i64, expires_at: i64) -> NextToken {
+    NextToken {
+        hash,
+        issued_at,
+        expires_at,
     }
 }
 
@@ -63,12 +71,18 @@ async fn story<S: Store>(store: S) {
         (0, 0, None)
     );
     assert_eq!(
-        store.rotate(s.id, 0, &[2; 32], 1_010, 2_010).await.unwrap(),
+        store
+            .rotate(s.id, 0, &next([2; 32], 1_010, 2_010))
+            .await
+            .unwrap(),
         Rotation::Rotated
     );
     // The same generation again loses, and revokes the session for reuse.
     assert_eq!(
-        store.rotate(s.id, 0, &[3; 32], 1_020, 2_020).await.unwrap(),
+        store
+            .rotate(s.id, 0, &next([3; 32], 1_020, 2_020))
+            .await
+            .unwrap(),
         Rotation::Lost {
             reason: RevokeReason::Reuse
         }

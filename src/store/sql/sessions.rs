@@ -5,7 +5,7 @@ use sqlx::Row;
 use super::{Backend, db, uuid_col};
 use crate::domain::{SessionId, UserId};
 use crate::store::{
-    NewSession, RefreshRow, RevokeReason, RevokedRow, Rotation, SessionStore, StoreError,
+    NewSession, NextToken, RefreshRow, RevokeReason, RevokedRow, Rotation, SessionStore, StoreError,
 };
 
 const INSERT_TOKEN: &str =
@@ -64,10 +64,9 @@ impl SessionStore for Backend {
         &self,
         session: SessionId,
         generation: i64,
-        new_hash: &[u8; 32],
-        now: i64,
-        expires_at: i64,
+        next: &NextToken,
     ) -> Result<Rotation, StoreError> {
+        let (now, expires_at) = (next.issued_at, next.expires_at);
         let sid = session.to_string();
         let mut tx = self.begin_write().await?;
         // The decision: only the caller holding the current generation moves it on.
@@ -80,7 +79,7 @@ impl SessionStore for Backend {
         .bind(generation);
         if db(spend.execute(&mut *tx).await)?.rows_affected() == 1 {
             let token = sqlx::query(INSERT_TOKEN)
-                .bind(&new_hash[..])
+                .bind(&next.hash[..])
                 .bind(&sid)
                 .bind(generation + 1)
                 .bind(now)
