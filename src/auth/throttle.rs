@@ -152,10 +152,7 @@ impl Throttle {
         client: &ClientInfo,
     ) -> Result<(), StoreError> {
         self.by_email.release(store, email.as_str()).await?;
-        if let Some(address) = &client.address {
-            self.by_address.release(store, address).await?;
-        }
-        Ok(())
+        self.release_address(store, client).await
     }
 
     /// A successful login: the email's window is cleared, the address's attempt given
@@ -167,10 +164,18 @@ impl Throttle {
         client: &ClientInfo,
     ) -> Result<(), StoreError> {
         self.by_email.reset(store, email.as_str()).await?;
-        if let Some(address) = &client.address {
-            self.by_address.release(store, address).await?;
+        self.release_address(store, client).await
+    }
+
+    async fn release_address<S: BudgetStore>(
+        &self,
+        store: &S,
+        client: &ClientInfo,
+    ) -> Result<(), StoreError> {
+        match &client.address {
+            Some(address) => self.by_address.release(store, address).await,
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Deletes the windows that have passed by `now`.

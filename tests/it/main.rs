@@ -8,6 +8,7 @@ mod relay;
 mod binary;
 mod guard;
 mod jwks;
+mod layers;
 mod load;
 mod login;
 mod logout;
