@@ -16,7 +16,7 @@
 //! [`AuthError`]. Time comes from the [`Clock`] the server passes in.
 
 mod error;
-pub mod keyring;
+mod keyring;
 pub mod keys;
 mod login;
 mod maintenance;

@@ -19,6 +19,11 @@
 //! Only answers with grpc-status OK count as successes. Others are counted by RPC,
 //! status code and `ErrorInfo` reason. Latency percentiles are exact (every
 //! successful request's time is kept and sorted), over successful requests only.
+//!
+//! `plan.rs` says what to run, `prepare.rs` makes the data before the clock starts,
+//! `slot.rs` drives one slot's closed loop, `codec.rs` sends pre-encoded bodies,
+//! `report.rs` sorts and prints what was measured, `calibrate.rs` measures the
+//! machine's own floors, `cli.rs` reads the flags.
 
 mod calibrate;
 mod cli;
