@@ -19,14 +19,18 @@
 //!
 //! # Logout
 //!
-//! Logout revokes the token's session, or every session of its user. An unknown
-//! token is not an error: logout reveals nothing.
+//! Logout revokes the token's session, or every session of its user, only for the
+//! live token of a live session. An unknown token, or one of a session that ended
+//! (logged out, revoked, expired), is not an error and changes nothing: logout
+//! reveals nothing. A spent token is reuse, as in Refresh: its session is revoked,
+//! the answer is REFRESH_TOKEN_REUSED, and the user's other sessions are untouched
+//! (a stolen old token cannot log anyone out everywhere).
 
 use tracing::{debug, info, warn};
 
 use super::{Auth, AuthError, ClientInfo, IssuedTokens};
 use crate::domain::SessionId;
-use crate::store::{NextToken, RevokeReason, Rotation, Store};
+use crate::store::{NextToken, RefreshRow, RevokeReason, Rotation, Store};
 use crate::token::refresh::RefreshToken;
 
 impl<S: Store> Auth<S> {
@@ -44,28 +48,7 @@ impl<S: Store> Auth<S> {
             .await
             .map_err(AuthError::from_store)?
             .ok_or(AuthError::TokenInvalid)?;
-        let spent = row.generation < row.session_generation;
-        match row.revoked {
-            Some(RevokeReason::Reuse) if spent => return Err(AuthError::RefreshTokenReused),
-            Some(_) => return Err(AuthError::TokenRevoked),
-            None => {}
-        }
-        if row.expires_at < now {
-            return Err(AuthError::TokenExpired);
-        }
-        if spent {
-            // A spent token came back: revoke the session. The store's conditional
-            // update makes this idempotent under races.
-            self.revoke(row.session_id, RevokeReason::Reuse, now)
-                .await?;
-            warn!(
-                user_id = %row.user_id,
-                session_id = %row.session_id,
-                client_address = client.address.as_deref(),
-                "refresh token reuse detected; session revoked"
-            );
-            return Err(AuthError::RefreshTokenReused);
-        }
+        self.live(&row, client, now).await?;
         let user = self
             .store
             .user_by_id(row.user_id)
@@ -140,6 +123,17 @@ impl<S: Store> Auth<S> {
             debug!("logout with an unknown refresh token");
             return Ok(());
         };
+        match self.live(&row, client, now).await {
+            Ok(()) => {}
+            // The session is over already: nothing to do, and nothing to reveal.
+            Err(AuthError::TokenRevoked | AuthError::TokenExpired) => {
+                debug!("logout with the token of an ended session");
+                return Ok(());
+            }
+            // A spent token is reuse, here as in Refresh: it revokes its session and
+            // never reaches the user's other sessions.
+            Err(e) => return Err(e),
+        }
         if all_sessions {
             let revoked = self
                 .store
@@ -165,6 +159,37 @@ impl<S: Store> Auth<S> {
                 client_address = client.address.as_deref(),
                 "logged out"
             );
+        }
+        Ok(())
+    }
+
+    /// Whether a presented refresh token is its session's live one at `now`: the
+    /// rules of the module doc, shared by Refresh and Logout. A spent token of a live
+    /// session is reuse, and revokes the session here.
+    async fn live(&self, row: &RefreshRow, client: &ClientInfo, now: i64) -> Result<(), AuthError> {
+        let spent = row.generation < row.session_generation;
+        match row.revoked {
+            Some(RevokeReason::Reuse) if spent => return Err(AuthError::RefreshTokenReused),
+            Some(_) => return Err(AuthError::TokenRevoked),
+            None => {}
+        }
+        // A token lives for its lifetime and not a second more: at `expires_at` it is
+        // over.
+        if row.expires_at <= now {
+            return Err(AuthError::TokenExpired);
+        }
+        if spent {
+            // A spent token came back: revoke the session. The store's conditional
+            // update makes this idempotent under races.
+            self.revoke(row.session_id, RevokeReason::Reuse, now)
+                .await?;
+            warn!(
+                user_id = %row.user_id,
+                session_id = %row.session_id,
+                client_address = client.address.as_deref(),
+                "refresh token reuse detected; session revoked"
+            );
+            return Err(AuthError::RefreshTokenReused);
         }
         Ok(())
     }

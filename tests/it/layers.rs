@@ -46,7 +46,10 @@ fn imported(statement: &str) -> Vec<String> {
     names
         .into_iter()
         .filter_map(|n| n.split("::").next())
-        .map(|n| n.trim_matches(|c: char| !c.is_alphanumeric() && c != '_').to_owned())
+        .map(|n| {
+            n.trim_matches(|c: char| !c.is_alphanumeric() && c != '_')
+                .to_owned()
+        })
         .filter(|n| !n.is_empty())
         .collect()
 }
@@ -69,8 +72,7 @@ fn check(dir: &Path, violations: &mut Vec<String>) {
         // Statements may span lines: join each `use …;` first.
         let mut statement = String::new();
         for line in text.lines().map(str::trim) {
-            if statement.is_empty() && !line.starts_with("use ") && !line.starts_with("pub use ")
-            {
+            if statement.is_empty() && !line.starts_with("use ") && !line.starts_with("pub use ") {
                 continue;
             }
             statement.push_str(line);

@@ -54,6 +54,37 @@ async fn logout_with_an_unknown_or_already_revoked_token_is_ok(backend: Backend)
     server.logout(&pair.refresh_token, true).await.unwrap();
 }
 
+async fn a_spent_refresh_token_is_reuse_and_cannot_log_out_everywhere(backend: Backend) {
+    let server = harness::spawn(backend).await;
+    let email = email("spent");
+    let (_, first) = server.login_as(&email).await;
+    let other = server.new_session(&email).await;
+    let next = server.refresh(&first.refresh_token).await.unwrap();
+
+    assert_error(
+        server.logout(&first.refresh_token, true).await,
+        Code::Unauthenticated,
+        "REFRESH_TOKEN_REUSED",
+    );
+    // The spent token's session is revoked as reuse; the user's other session lives.
+    assert_error(
+        server.verify(&next.access_token).await,
+        Code::Unauthenticated,
+        "TOKEN_REVOKED",
+    );
+    assert!(server.verify(&other.access_token).await.is_ok());
+}
+
+async fn logging_out_everywhere_with_an_ended_sessions_token_changes_nothing(backend: Backend) {
+    let server = harness::spawn(backend).await;
+    let email = email("ended");
+    let (_, first) = server.login_as(&email).await;
+    server.logout(&first.refresh_token, false).await.unwrap();
+    let other = server.new_session(&email).await;
+    server.logout(&first.refresh_token, true).await.unwrap();
+    assert!(server.verify(&other.access_token).await.is_ok());
+}
+
 async fn logout_without_a_refresh_token_is_invalid_argument(backend: Backend) {
     let server = harness::spawn(backend).await;
     let status = assert_error(
@@ -69,4 +100,6 @@ on_both_backends!(
     logout_of_all_sessions_revokes_every_session_of_the_user,
     logout_with_an_unknown_or_already_revoked_token_is_ok,
     logout_without_a_refresh_token_is_invalid_argument,
+    a_spent_refresh_token_is_reuse_and_cannot_log_out_everywhere,
+    logging_out_everywhere_with_an_ended_sessions_token_changes_nothing,
 );
