@@ -53,6 +53,21 @@ pub(super) fn non_empty(var: &'static str, raw: String) -> Result<String, Config
     }
 }
 
+/// `value` if it is at most `max`.
+pub(super) fn at_most(
+    var: &'static str,
+    value: Duration,
+    max: Duration,
+) -> Result<Duration, ConfigError> {
+    if value > max {
+        return Err(ConfigError::new(
+            var,
+            format!("must be at most {}", humantime::format_duration(max)),
+        ));
+    }
+    Ok(value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,10 +6,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::args::{StoreArgs, TokenArgs};
-use super::parse::{duration, number};
+use super::parse::{at_most, duration, number};
 use super::{ConfigError, defaults};
 use crate::clock::secs;
 use crate::token::seal::MasterKey;
+use crate::token::verify::MAX_ACCESS_TTL_SECS;
 
 /// The storage backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,10 +174,14 @@ impl TokenConfig {
     /// Validates the token lifetimes.
     pub fn from_args(args: &TokenArgs) -> Result<Self, ConfigError> {
         Ok(Self {
-            access_ttl: duration(
+            access_ttl: at_most(
                 "TESSERA_ACCESS_TTL",
-                &args.access_ttl,
-                Duration::from_secs(1),
+                duration(
+                    "TESSERA_ACCESS_TTL",
+                    &args.access_ttl,
+                    Duration::from_secs(1),
+                )?,
+                Duration::from_secs(MAX_ACCESS_TTL_SECS.unsigned_abs()),
             )?,
             verify_leeway: duration("TESSERA_VERIFY_LEEWAY", &args.verify_leeway, Duration::ZERO)?,
         })

@@ -23,6 +23,10 @@ use super::AccessClaims;
 use super::cache::{DEFAULT_ENTRIES, VerifiedCache};
 use super::revoked::RevokedSessions;
 
+/// The longest lifetime an access token may have (24 hours): `TESSERA_ACCESS_TTL`
+/// allows no more, and a token whose `exp` lies further past its `iat` is refused.
+pub const MAX_ACCESS_TTL_SECS: i64 = 24 * 3600;
+
 /// Why a token was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {
@@ -183,6 +187,11 @@ impl TokenVerifier {
         if header.alg != Algorithm::RS256 {
             return Err(VerifyError::Invalid);
         }
+        // RFC 7515 §4.1.11: a `crit` header names extensions the verifier must
+        // understand; tessera understands none, so such a token is refused.
+        if header.crit.is_some() {
+            return Err(VerifyError::Invalid);
+        }
         let kid = header.kid.ok_or(VerifyError::Invalid)?;
         let key = self.keys.get(&kid).ok_or(VerifyError::UnknownKey)?;
         let data = jsonwebtoken::decode::<AccessClaims>(token, key, &self.validation).map_err(
@@ -194,10 +203,18 @@ impl TokenVerifier {
         Ok(data.claims)
     }
 
-    /// `exp` and `nbf` against `now`, with the leeway.
+    /// `exp`, `nbf` and `iat` against `now`, with the leeway; and a lifetime no
+    /// token tessera issues can have.
     fn check_times(&self, claims: &AccessClaims, now: i64) -> Result<(), VerifyError> {
         if claims.exp.saturating_add(self.leeway_secs) < now {
             return Err(VerifyError::Expired);
+        }
+        // Issued in the future, or living longer than any access token may: not a
+        // token tessera signed in its right mind (RFC 8725 §3.10: check what you can).
+        if claims.iat > now.saturating_add(self.leeway_secs)
+            || claims.exp.saturating_sub(claims.iat) > MAX_ACCESS_TTL_SECS
+        {
+            return Err(VerifyError::Invalid);
         }
         if claims
             .nbf

@@ -39,6 +39,7 @@ fn serve_with(var: &str, value: &str) -> (Option<i32>, String) {
 fn a_bad_setting_exits_2_with_one_line_naming_the_variable() {
     let cases = [
         ("TESSERA_ACCESS_TTL", "soon"),
+        ("TESSERA_ACCESS_TTL", "25h"),
         ("TESSERA_REFRESH_TTL", "-1"),
         ("TESSERA_BCRYPT_COST", "3"),
         ("TESSERA_BCRYPT_COST", "32"),

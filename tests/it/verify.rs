@@ -217,6 +217,43 @@ async fn a_wrong_issuer_or_audience_is_token_invalid(backend: Backend) {
     }
 }
 
+async fn a_crit_header_an_iat_ahead_or_an_endless_exp_is_token_invalid(backend: Backend) {
+    let server = harness::spawn(backend).await;
+    let (_, pair) = server.login_as(&email("edges")).await;
+    let kid = kid_of(&pair.access_token);
+    let claims = claims_of(&pair.access_token);
+    // Each is signed with the server's own key: only the rule can refuse it.
+    let mut crit = rs256(&kid);
+    crit.crit = Some(vec!["exp".into()]);
+    let mut ahead = claims.clone();
+    ahead.iat += 365 * 24 * 3600;
+    ahead.exp = ahead.iat + 900;
+    let mut endless = claims.clone();
+    endless.exp = i64::MAX;
+    let mut a_day_and_a_second = claims.clone();
+    a_day_and_a_second.exp = claims.iat + 24 * 3600 + 1;
+    let tokens = [
+        sign_as_server(&server, &crit, &claims),
+        sign_as_server(&server, &rs256(&kid), &ahead),
+        sign_as_server(&server, &rs256(&kid), &endless),
+        sign_as_server(&server, &rs256(&kid), &a_day_and_a_second),
+    ];
+    for token in &tokens {
+        assert_error(
+            server.verify(token).await,
+            Code::Unauthenticated,
+            "TOKEN_INVALID",
+        );
+    }
+    // The same claims under a plain header verify: the header was the fault.
+    assert!(
+        server
+            .verify(&sign_as_server(&server, &rs256(&kid), &claims))
+            .await
+            .is_ok()
+    );
+}
+
 async fn garbage_is_token_invalid(backend: Backend) {
     let server = harness::spawn(backend).await;
     for garbage in [
@@ -236,6 +273,7 @@ async fn garbage_is_token_invalid(backend: Backend) {
 
 on_both_backends!(
     a_valid_access_token_verifies_with_all_its_claims,
+    a_crit_header_an_iat_ahead_or_an_endless_exp_is_token_invalid,
     the_access_token_header_is_rs256_jwt_with_the_key_thumbprint_as_kid,
     an_expired_access_token_is_token_expired,
     a_token_expired_within_the_leeway_still_verifies,
