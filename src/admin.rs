@@ -13,10 +13,9 @@ use crate::clock::unix_now;
 use crate::config::{ConfigError, StoreConfig, TokenConfig};
 use crate::domain::{Email, Role};
 use crate::server::{
-    WithStore, master_key, migrate as migrate_store, open_store, wrong_master_key,
+    WithStore, master_key_for, migrate as migrate_store, open_store, wrong_master_key,
 };
 use crate::store::{Store, StoreError};
-use crate::token::seal::MasterKey;
 
 /// Why an operator command failed.
 #[derive(Debug, thiserror::Error)]
@@ -95,7 +94,7 @@ trait KeysCommand {
 
 /// Runs a [`KeysCommand`] on a store that is migrated already.
 struct OnKeys<C> {
-    master: MasterKey,
+    config: StoreConfig,
     tokens: TokenConfig,
     command: C,
 }
@@ -106,7 +105,8 @@ impl<C: KeysCommand> WithStore for OnKeys<C> {
     async fn run<S: Store>(self, store: S) -> Self::Output {
         let result = async {
             migrate_store(&store, false).await?;
-            let keystore = Keystore::new(store.clone(), self.master, self.tokens.horizon_secs());
+            let master = master_key_for(&self.config, &store).await?;
+            let keystore = Keystore::new(store.clone(), master, self.tokens.horizon_secs());
             Ok(self.command.run(&keystore, unix_now()).await?)
         }
         .await;
@@ -120,9 +120,8 @@ async fn on_keys<C: KeysCommand>(
     tokens: TokenConfig,
     command: C,
 ) -> Result<C::Output, AdminError> {
-    let master = master_key(config)?;
     let work = OnKeys {
-        master,
+        config: config.clone(),
         tokens,
         command,
     };

@@ -130,8 +130,12 @@ impl<S: Store> Auth<S> {
                 debug!("logout with the token of an ended session");
                 return Ok(());
             }
-            // A spent token is reuse, here as in Refresh: it revokes its session and
-            // never reaches the user's other sessions.
+            Err(AuthError::RefreshTokenReused) if row.revoked.is_some() => {
+                debug!("logout with a spent token of a revoked session");
+                return Ok(());
+            }
+            // A spent token of a live session is reuse, here as in Refresh: it
+            // revokes its session and never reaches the user's other sessions.
             Err(e) => return Err(e),
         }
         if all_sessions {

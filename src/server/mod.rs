@@ -18,6 +18,7 @@
 //! This is the one place that picks the backend from the URL scheme
 //! ([`OpenStore`]); everything below is generic over [`crate::store::Store`].
 
+mod data_dir;
 mod health;
 mod purge;
 mod serve;
@@ -29,7 +30,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 pub use serve::MAX_REQUEST_BYTES;
-pub use startup::{OpenStore, WithStore, master_key, migrate, open_store, wrong_master_key};
+pub use startup::{OpenStore, WithStore, master_key_for, migrate, open_store, wrong_master_key};
 
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
@@ -60,7 +61,11 @@ pub enum ServeError {
 
 /// A server that has opened everything and bound its listener, on the backend its
 /// database URL names.
-pub struct Server(Backend);
+pub struct Server {
+    backend: Backend,
+    /// The SQLite file's lock, held while the server lives.
+    _lock: Option<std::fs::File>,
+}
 
 enum Backend {
     Sqlite(Wired<SqliteStore>),
@@ -73,21 +78,30 @@ enum Backend {
 pub async fn prepare(config: Config, clock: Clock) -> Result<Server, ServeError> {
     // Reading the configured key first: a bad path fails before anything is created.
     let first = startup::first_key(&config)?;
-    let master = master_key(&config.store)?;
-    Ok(Server(match open_store(&config.store).await? {
-        OpenStore::Sqlite(store) => {
-            Backend::Sqlite(Wired::new(config, master, store, first, clock).await?)
+    // One server per SQLite file: the lock is held until the server is dropped.
+    let lock = match data_dir::sqlite_file(&config.store)? {
+        Some(file) => {
+            data_dir::create(&config.store)?;
+            Some(data_dir::lock(&file)?)
         }
+        None => None,
+    };
+    let backend = match open_store(&config.store).await? {
+        OpenStore::Sqlite(store) => Backend::Sqlite(Wired::new(config, store, first, clock).await?),
         OpenStore::Postgres(store) => {
-            Backend::Postgres(Wired::new(config, master, store, first, clock).await?)
+            Backend::Postgres(Wired::new(config, store, first, clock).await?)
         }
-    }))
+    };
+    Ok(Server {
+        backend,
+        _lock: lock,
+    })
 }
 
 impl Server {
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        match &self.0 {
+        match &self.backend {
             Backend::Sqlite(wired) => wired.local_addr(),
             Backend::Postgres(wired) => wired.local_addr(),
         }
@@ -95,7 +109,8 @@ impl Server {
 
     /// Serves until `shutdown` resolves, then drains and closes.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
-        match self.0 {
+        let Server { backend, _lock } = self;
+        match backend {
             Backend::Sqlite(wired) => serve::run(wired, shutdown).await,
             Backend::Postgres(wired) => serve::run(wired, shutdown).await,
         }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
-use super::{SIGNING_QUEUE, ServeError};
+use super::{SIGNING_QUEUE, ServeError, data_dir};
 use crate::auth::keys::{KeysError, Keystore};
 use crate::auth::{Auth, Parts, Policy};
 use crate::clock::Clock;
@@ -19,7 +19,7 @@ use crate::password::{HashError, Hasher};
 use crate::store::{PostgresStore, SqliteStore, Store, StoreError};
 use crate::token::issue::TokenIssuer;
 use crate::token::keys::{LEGACY_KEY_FILE, SigningKey};
-use crate::token::seal::MasterKey;
+use crate::token::seal::{GENERATED_MASTER_KEY_FILE, MasterKey};
 
 /// A stored key that does not open was sealed with another master key: a setting,
 /// named as such.
@@ -85,7 +85,12 @@ pub async fn open_store(config: &StoreConfig) -> Result<OpenStore, ConfigError> 
     };
     match config.database_url.kind() {
         DatabaseKind::Sqlite => {
-            create_data_dir(config)?;
+            data_dir::create(config)?;
+            let file = data_dir::sqlite_file(config)?;
+            data_dir::refuse_lost_database(config, file.as_deref())?;
+            if let Some(file) = &file {
+                data_dir::protect(file)?;
+            }
             let options = SqliteStore::options(url).map_err(|e| bad_url(&e))?;
             let store = SqliteStore::open(options).await.map_err(cannot_open)?;
             Ok(OpenStore::Sqlite(store))
@@ -100,29 +105,45 @@ pub async fn open_store(config: &StoreConfig) -> Result<OpenStore, ConfigError> 
     }
 }
 
-fn create_data_dir(config: &StoreConfig) -> Result<(), ConfigError> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-        ConfigError::new(
-            "TESSERA_DATA_DIR",
-            format!("cannot create the data folder: {e}"),
-        )
-    })
-}
-
-/// The master key: given, or (embedded default) generated into the data folder.
-pub fn master_key(config: &StoreConfig) -> Result<MasterKey, ConfigError> {
+/// The master key as configured: given, or (embedded default) read from the data
+/// folder. Never made here; see [`master_key_for`].
+fn master_key(config: &StoreConfig) -> Result<MasterKey, ConfigError> {
     match &config.master_key {
         MasterKeySource::Given(key) => Ok(key.clone()),
         MasterKeySource::DataDir => {
-            create_data_dir(config)?;
-            let (key, generated) = MasterKey::load_or_generate(&config.data_dir)
-                .map_err(|e| ConfigError::new("TESSERA_DATA_DIR", e.to_string()))?;
-            if generated {
-                info!("generated a master key in the data folder");
-            }
-            Ok(key)
+            let path = config.data_dir.join(GENERATED_MASTER_KEY_FILE);
+            MasterKey::load(&path).map_err(|e| ConfigError::new("TESSERA_DATA_DIR", e.to_string()))
         }
     }
+}
+
+/// The master key for `store`: given, or (embedded default) read from the data
+/// folder, or made there when the folder has none and the database holds no key
+/// yet. A database holding keys without its master key is refused: the key was
+/// lost, and a new one would open nothing.
+pub async fn master_key_for<S: Store>(
+    config: &StoreConfig,
+    store: &S,
+) -> Result<MasterKey, ConfigError> {
+    if !matches!(config.master_key, MasterKeySource::DataDir)
+        || config.data_dir.join(GENERATED_MASTER_KEY_FILE).exists()
+    {
+        return master_key(config);
+    }
+    if !store.signing_keys().await.map_err(store_failed)?.is_empty() {
+        return Err(ConfigError::new(
+            "TESSERA_DATA_DIR",
+            format!(
+                "the database holds signing keys but {GENERATED_MASTER_KEY_FILE} is missing:                  restore it (it is never replaced)"
+            ),
+        ));
+    }
+    let (key, generated) = MasterKey::load_or_generate(&config.data_dir)
+        .map_err(|e| ConfigError::new("TESSERA_DATA_DIR", e.to_string()))?;
+    if generated {
+        info!("generated a master key in the data folder");
+    }
+    Ok(key)
 }
 
 /// Applies pending migrations (`apply`), or refuses a database that lacks some.
@@ -177,12 +198,18 @@ impl<S: Store> Wired<S> {
     /// store when the database holds none (a new one is generated when it is `None`).
     pub async fn new(
         config: Config,
-        master: MasterKey,
         store: S,
         first: Option<SigningKey>,
         clock: Clock,
     ) -> Result<Self, ServeError> {
+        store.check_integrity().await.map_err(|e| {
+            ConfigError::new(
+                "TESSERA_DATABASE_URL",
+                format!("the database failed its integrity check ({e}): restore it from a backup"),
+            )
+        })?;
         migrate(&store, config.auto_migrate).await?;
+        let master = master_key_for(&config.store, &store).await?;
         let keystore = Keystore::new(store.clone(), master, config.tokens().horizon_secs());
         bootstrap_key(&config, &keystore, first, clock.now()).await?;
         let issuer = TokenIssuer::new(

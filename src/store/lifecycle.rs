@@ -20,6 +20,11 @@ pub enum Change {
 
 /// Schema, health, shutdown and the change feed.
 pub trait Lifecycle: Send + Sync {
+    /// Checks the database file for damage (SQLite's `PRAGMA quick_check`); a
+    /// server does not start on a database that fails it. PostgreSQL checks its own
+    /// pages, so there this does nothing.
+    fn check_integrity(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// One round trip to the database, for health.
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
 

@@ -78,6 +78,11 @@ impl PostgresStore {
         })
     }
 
+    /// PostgreSQL checks its own pages (checksums, amcheck): nothing to do here.
+    async fn integrity(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// A write transaction (READ COMMITTED; row locks order concurrent writers).
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
         self.pool.begin().await.map_err(StoreError::from_sqlx)

@@ -79,6 +79,19 @@ impl SqliteStore {
             .map_err(StoreError::from_sqlx)
     }
 
+    /// `PRAGMA quick_check`: "ok", or the damage it found.
+    async fn integrity(&self) -> Result<(), StoreError> {
+        let found: Vec<String> = sqlx::query_scalar("PRAGMA quick_check")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        if found.len() == 1 && found[0] == "ok" {
+            Ok(())
+        } else {
+            Err(StoreError::Corrupt("the SQLite file (PRAGMA quick_check)"))
+        }
+    }
+
     /// One process owns a SQLite file: there is no other instance to tell.
     async fn announce_revoked(&self, _sessions: &[SessionId], _at: i64) {}
 

@@ -184,6 +184,15 @@ impl TestServer {
         self.halt().await;
     }
 
+    /// Stops the server and hands back its settings and data folder, to start
+    /// another server on them (or fail to).
+    pub async fn stop_keeping_data(mut self) -> (Config, TempDir) {
+        self.halt().await;
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = std::mem::replace(&mut self.data_dir, dir);
+        (self.config.clone(), data_dir)
+    }
+
     async fn halt(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());

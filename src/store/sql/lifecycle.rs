@@ -6,6 +6,10 @@ use super::{Backend, MIGRATOR, db};
 use crate::store::{Change, Lifecycle, StoreError};
 
 impl Lifecycle for Backend {
+    async fn check_integrity(&self) -> Result<(), StoreError> {
+        self.integrity().await
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         db(sqlx::query("SELECT 1").execute(&self.pool).await)?;
         Ok(())
