@@ -62,8 +62,8 @@ pub struct Policy {
     pub verify_leeway: Duration,
     /// How many verified access tokens Verify remembers (0: none).
     pub verify_cache: usize,
-    pub login_attempts_per_minute: u32,
-    pub login_attempts_per_address_per_minute: u32,
+    /// The failed-login budgets.
+    pub login_attempts: throttle::Limits,
 }
 
 /// What the use cases share. Shared behind an `Arc` by the gRPC service and the
@@ -110,10 +110,7 @@ impl<S: Store> Auth<S> {
             issuer: parts.issuer,
             keys,
             revocations: Revocations::new(memory_secs),
-            throttle: Throttle::new(
-                policy.login_attempts_per_minute,
-                policy.login_attempts_per_address_per_minute,
-            ),
+            throttle: Throttle::new(policy.login_attempts),
             refresh_ttl_secs: secs(policy.refresh_ttl),
         })
     }

@@ -1,17 +1,27 @@
-//! The failed-login budget, shared by every instance through the store.
+//! The failed-login budgets, shared by every instance through the store.
 //!
-//! Rules, per key (a normalized email, or a client address):
-//! - A window opens at the key's first counted attempt and lasts one minute.
-//! - An attempt is admitted while fewer than `limit` attempts count in the window;
-//!   admitting it counts it straight away, so concurrent guesses cannot all slip in
-//!   under the limit before the first of them fails. The store decides this with one
-//!   conditional upsert, so N instances share one budget instead of having N.
-//! - A refused attempt is not counted and its password is never checked: the caller
-//!   answers RATE_LIMITED with the time until the window closes.
-//! - When the attempt succeeds it is uncounted again; for the email key a success
-//!   clears the window altogether.
-//! - When the window has passed the key starts afresh: this throttles, it never
-//!   locks an account for good.
+//! Three budgets, each counted per key in one-minute windows:
+//! - **per email and client address** (`TESSERA_LOGIN_ATTEMPTS_PER_MINUTE`): what
+//!   throttles one guesser at one account. Failures from one address cannot lock the
+//!   account's owner out elsewhere.
+//! - **per email** (`TESSERA_LOGIN_ATTEMPTS_PER_EMAIL_PER_MINUTE`): a wider ceiling
+//!   against guessing one account from many addresses.
+//! - **per client address** (`TESSERA_LOGIN_ATTEMPTS_PER_ADDRESS_PER_MINUTE`):
+//!   against one address spraying many accounts.
+//!
+//! Rules, per key:
+//! - A window opens at the key's first counted attempt and lasts one minute; when it
+//!   has passed the key starts afresh: this throttles, it never locks for good.
+//! - An attempt is admitted while every budget has room. The budgets are read first:
+//!   when any is spent the attempt is refused before anything is written, so a
+//!   throttled client cannot fill the table. Admitting then counts the attempt in
+//!   each budget straight away, each by one conditional upsert in the store, so
+//!   concurrent guesses (on any instance) cannot all slip in under the limit. If a
+//!   race spends a budget between the read and the count, what was counted is given
+//!   back and the attempt is refused.
+//! - A refused attempt's password is never checked: the caller answers RATE_LIMITED
+//!   with the time until the longest-spent window closes.
+//! - A success clears its (email, address) window and gives back its other counts.
 //!
 //! Keys are stored as SHA-256 hashes, so the table holds no email or address.
 //! Time is an argument (seconds since the Unix epoch), so tests step the clock.
@@ -29,69 +39,73 @@ pub const WINDOW_SECS: i64 = 60;
 
 /// One budget: a limit per key per window, for one kind of key.
 #[derive(Debug, Clone, Copy)]
-pub struct Budget {
+struct Budget {
     scope: &'static str,
     limit: u32,
 }
 
+/// One budget's key for one attempt.
+type Check = (Budget, [u8; 32]);
+
 impl Budget {
-    /// A budget of `limit` failed attempts per minute for keys of `scope` (`email`,
-    /// `address`); the scope keeps the kinds apart in the one table.
-    pub fn new(scope: &'static str, limit: u32) -> Self {
-        Self { scope, limit }
-    }
-
-    fn key(&self, value: &str) -> [u8; 32] {
-        crate::crypto::sha256(format!("{}\0{value}", self.scope).as_bytes())
-    }
-
-    /// Admits and counts one attempt for `value`, or says how long until it may retry.
-    pub async fn admit<S: BudgetStore>(
-        &self,
-        store: &S,
-        value: &str,
-        now: i64,
-    ) -> Result<Result<(), Duration>, StoreError> {
-        Ok(
-            match store
-                .admit_attempt(&self.key(value), now, now - WINDOW_SECS, self.limit)
-                .await?
-            {
-                Admission::Admitted => Ok(()),
-                Admission::Refused { window_start } => Err(retry_after(window_start, now)),
-            },
-        )
-    }
-
-    /// Uncounts one admitted attempt for `value` that was not a failure.
-    pub async fn release<S: BudgetStore>(&self, store: &S, value: &str) -> Result<(), StoreError> {
-        store.release_attempt(&self.key(value)).await
-    }
-
-    /// Clears `value`'s window: a successful login resets its email's count.
-    pub async fn reset<S: BudgetStore>(&self, store: &S, value: &str) -> Result<(), StoreError> {
-        store.reset_attempts(&self.key(value)).await
+    /// The key of `value` in this budget; the scope keeps the kinds apart in the
+    /// one table.
+    fn check(self, value: &str) -> Check {
+        let key = crate::crypto::sha256(format!("{}\0{value}", self.scope).as_bytes());
+        (self, key)
     }
 }
 
-/// The failed-login throttle: one budget per email, one per client address.
+/// The three failed-login budgets.
 #[derive(Debug, Clone, Copy)]
 pub struct Throttle {
-    by_email: Budget,
-    by_address: Budget,
+    per_pair: Budget,
+    per_email: Budget,
+    per_address: Budget,
+}
+
+/// The limits of the three budgets, failed attempts per minute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub per_email_and_address: u32,
+    pub per_email: u32,
+    pub per_address: u32,
 }
 
 impl Throttle {
-    /// `per_email` and `per_address` failed logins a minute.
-    pub fn new(per_email: u32, per_address: u32) -> Self {
+    /// Budgets with these limits.
+    pub fn new(limits: Limits) -> Self {
         Self {
-            by_email: Budget::new("email", per_email),
-            by_address: Budget::new("address", per_address),
+            per_pair: Budget {
+                scope: "pair",
+                limit: limits.per_email_and_address,
+            },
+            per_email: Budget {
+                scope: "email",
+                limit: limits.per_email,
+            },
+            per_address: Budget {
+                scope: "address",
+                limit: limits.per_address,
+            },
         }
     }
 
-    /// Admits and counts one login attempt against both budgets, or refuses it with
-    /// the longer of the two waits; a refused attempt is counted against neither.
+    /// The keys one attempt is counted under, widest first.
+    fn checks(&self, email: &Email, client: &ClientInfo) -> Vec<Check> {
+        let email = email.as_str();
+        match &client.address {
+            Some(address) => vec![
+                self.per_address.check(address),
+                self.per_email.check(email),
+                self.per_pair.check(&format!("{email}\0{address}")),
+            ],
+            None => vec![self.per_email.check(email), self.per_pair.check(email)],
+        }
+    }
+
+    /// Admits and counts one login attempt in every budget, or refuses it with the
+    /// longest wait; a refused attempt is counted in none.
     pub async fn admit<S: BudgetStore>(
         &self,
         store: &S,
@@ -99,49 +113,41 @@ impl Throttle {
         client: &ClientInfo,
         now: i64,
     ) -> Result<(), AuthError> {
-        let by_email = self
-            .by_email
-            .admit(store, email.as_str(), now)
-            .await
-            .map_err(AuthError::from_store)?;
-        let by_address = match &client.address {
-            Some(address) => match self.by_address.admit(store, address, now).await {
-                Ok(verdict) => verdict,
-                Err(e) => {
-                    if by_email.is_ok() {
-                        let _ = self.by_email.release(store, email.as_str()).await;
-                    }
-                    return Err(AuthError::from_store(e));
-                }
-            },
-            None => Ok(()),
+        let checks = self.checks(email, client);
+        let refuse = |retry_after: Duration| {
+            warn!(
+                client_address = client.address.as_deref(),
+                retry_after_secs = retry_after.as_secs(),
+                "login throttled"
+            );
+            AuthError::RateLimited { retry_after }
         };
-        match (by_email, by_address) {
-            (Ok(()), Ok(())) => Ok(()),
-            (email_wait, address_wait) => {
-                if email_wait.is_ok() {
-                    self.by_email
-                        .release(store, email.as_str())
-                        .await
-                        .map_err(AuthError::from_store)?;
-                }
-                if address_wait.is_ok()
-                    && let Some(address) = &client.address
-                {
-                    self.by_address
-                        .release(store, address)
-                        .await
-                        .map_err(AuthError::from_store)?;
-                }
-                let retry_after = email_wait.err().max(address_wait.err()).unwrap_or_default();
-                warn!(
-                    client_address = client.address.as_deref(),
-                    retry_after_secs = retry_after.as_secs(),
-                    "login throttled"
-                );
-                Err(AuthError::RateLimited { retry_after })
+        // Read first: a spent budget refuses before anything is written.
+        let mut wait: Option<Duration> = None;
+        for (budget, key) in &checks {
+            if let Some(w) = spent(store, *budget, key, now).await? {
+                wait = wait.max(Some(w));
             }
         }
+        if let Some(wait) = wait {
+            return Err(refuse(wait));
+        }
+        for (i, (budget, key)) in checks.iter().enumerate() {
+            let admitted = store
+                .admit_attempt(key, now, now - WINDOW_SECS, budget.limit)
+                .await;
+            let refused = match admitted {
+                Ok(Admission::Admitted) => continue,
+                Ok(Admission::Refused { window_start }) => {
+                    Err(refuse(retry_after(window_start, now)))
+                }
+                Err(e) => Err(AuthError::from_store(e)),
+            };
+            // Best effort: the store may be what failed.
+            let _ = give_back(store, &checks[..i]).await;
+            return refused;
+        }
+        Ok(())
     }
 
     /// Gives back an admitted attempt that was not a failed guess.
@@ -151,37 +157,52 @@ impl Throttle {
         email: &Email,
         client: &ClientInfo,
     ) -> Result<(), StoreError> {
-        self.by_email.release(store, email.as_str()).await?;
-        self.release_address(store, client).await
+        give_back(store, &self.checks(email, client)).await
     }
 
-    /// A successful login: the email's window is cleared, the address's attempt given
-    /// back.
+    /// A successful login: its (email, address) window is cleared, its other counts
+    /// given back.
     pub async fn succeeded<S: BudgetStore>(
         &self,
         store: &S,
         email: &Email,
         client: &ClientInfo,
     ) -> Result<(), StoreError> {
-        self.by_email.reset(store, email.as_str()).await?;
-        self.release_address(store, client).await
-    }
-
-    async fn release_address<S: BudgetStore>(
-        &self,
-        store: &S,
-        client: &ClientInfo,
-    ) -> Result<(), StoreError> {
-        match &client.address {
-            Some(address) => self.by_address.release(store, address).await,
-            None => Ok(()),
+        let mut checks = self.checks(email, client);
+        if let Some((_, pair)) = checks.pop() {
+            store.reset_attempts(&pair).await?;
         }
+        give_back(store, &checks).await
     }
 
     /// Deletes the windows that have passed by `now`.
     pub async fn purge<S: BudgetStore>(&self, store: &S, now: i64) -> Result<u64, StoreError> {
         store.purge_windows(now - WINDOW_SECS).await
     }
+}
+
+/// How long until `key`'s window in `budget` closes, if its budget is spent.
+async fn spent<S: BudgetStore>(
+    store: &S,
+    budget: Budget,
+    key: &[u8; 32],
+    now: i64,
+) -> Result<Option<Duration>, AuthError> {
+    let window = store
+        .window(key, now - WINDOW_SECS)
+        .await
+        .map_err(AuthError::from_store)?;
+    Ok(window
+        .filter(|w| w.attempts >= budget.limit)
+        .map(|w| retry_after(w.start, now)))
+}
+
+/// Uncounts one attempt under each of `checks`.
+async fn give_back<S: BudgetStore>(store: &S, checks: &[Check]) -> Result<(), StoreError> {
+    for (_, key) in checks {
+        store.release_attempt(key).await?;
+    }
+    Ok(())
 }
 
 /// The wait until the window that started at `window_start` closes: at least 1 s.
@@ -202,10 +223,30 @@ mod tests {
     }
 
     #[test]
-    fn scopes_keep_the_same_value_apart() {
-        let email = Budget::new("email", 1);
-        let address = Budget::new("address", 1);
-        assert_ne!(email.key("x"), address.key("x"));
-        assert_eq!(email.key("x"), Budget::new("email", 9).key("x"));
+    fn each_budget_keys_the_same_attempt_apart() {
+        let throttle = Throttle::new(Limits {
+            per_email_and_address: 5,
+            per_email: 20,
+            per_address: 50,
+        });
+        let email = Email::parse("a@example.com").unwrap();
+        let here = ClientInfo {
+            address: Some("10.0.0.1".into()),
+            user_agent: None,
+        };
+        let there = ClientInfo {
+            address: Some("10.0.0.2".into()),
+            user_agent: None,
+        };
+        let (a, b) = (
+            throttle.checks(&email, &here),
+            throttle.checks(&email, &there),
+        );
+        let keys = |c: &[Check]| c.iter().map(|(_, k)| *k).collect::<Vec<_>>();
+        let (a, b) = (keys(&a), keys(&b));
+        assert_eq!(a.len(), 3);
+        assert_ne!(a[0], b[0], "addresses apart");
+        assert_eq!(a[1], b[1], "one email ceiling");
+        assert_ne!(a[2], b[2], "pairs apart");
     }
 }

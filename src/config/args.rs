@@ -68,9 +68,13 @@ pub struct ServeArgs {
     /// signing key when the database holds no key yet, ignored after that.
     #[arg(long, env = "TESSERA_SIGNING_KEY")]
     pub signing_key: Option<PathBuf>,
-    /// Failed-login budget per email per minute.
+    /// Failed-login budget per email and client address per minute.
     #[arg(long, env = "TESSERA_LOGIN_ATTEMPTS_PER_MINUTE", default_value = defaults::LOGIN_ATTEMPTS_PER_MINUTE)]
     pub login_attempts_per_minute: String,
+    /// Failed-login ceiling per email per minute, from all addresses together
+    /// (against guessing one account from many addresses).
+    #[arg(long, env = "TESSERA_LOGIN_ATTEMPTS_PER_EMAIL_PER_MINUTE", default_value = defaults::LOGIN_ATTEMPTS_PER_EMAIL_PER_MINUTE)]
+    pub login_attempts_per_email_per_minute: String,
     /// Failed-login budget per client address per minute.
     #[arg(long, env = "TESSERA_LOGIN_ATTEMPTS_PER_ADDRESS_PER_MINUTE", default_value = defaults::LOGIN_ATTEMPTS_PER_ADDRESS_PER_MINUTE)]
     pub login_attempts_per_address_per_minute: String,

@@ -64,7 +64,11 @@ pub struct Config {
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
     pub signing_key: Option<PathBuf>,
+    /// Failed logins per minute allowed per email and client address.
     pub login_attempts_per_minute: u32,
+    /// Failed logins per minute allowed per email, from all addresses.
+    pub login_attempts_per_email_per_minute: u32,
+    /// Failed logins per minute allowed per client address.
     pub login_attempts_per_address_per_minute: u32,
     pub log_format: LogFormat,
     pub verify_leeway: Duration,
@@ -119,6 +123,12 @@ impl Config {
             login_attempts_per_minute: number(
                 "TESSERA_LOGIN_ATTEMPTS_PER_MINUTE",
                 &args.login_attempts_per_minute,
+                1,
+                1_000_000,
+            )?,
+            login_attempts_per_email_per_minute: number(
+                "TESSERA_LOGIN_ATTEMPTS_PER_EMAIL_PER_MINUTE",
+                &args.login_attempts_per_email_per_minute,
                 1,
                 1_000_000,
             )?,
@@ -200,6 +210,8 @@ impl Config {
             bcrypt_cost: defaults::BCRYPT_COST.into(),
             signing_key: None,
             login_attempts_per_minute: defaults::LOGIN_ATTEMPTS_PER_MINUTE.into(),
+            login_attempts_per_email_per_minute: defaults::LOGIN_ATTEMPTS_PER_EMAIL_PER_MINUTE
+                .into(),
             login_attempts_per_address_per_minute: defaults::LOGIN_ATTEMPTS_PER_ADDRESS_PER_MINUTE
                 .into(),
             log_format: defaults::LOG_FORMAT.into(),

@@ -11,6 +11,7 @@ use tracing::{info, warn};
 
 use super::{SIGNING_QUEUE, ServeError, data_dir};
 use crate::auth::keys::{KeysError, Keystore};
+use crate::auth::throttle::Limits;
 use crate::auth::{Auth, Parts, Policy};
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError, DatabaseKind, MasterKeySource, StoreConfig, cores};
@@ -228,8 +229,11 @@ impl<S: Store> Wired<S> {
             refresh_ttl: config.refresh_ttl,
             verify_leeway: config.verify_leeway,
             verify_cache: config.verify_cache,
-            login_attempts_per_minute: config.login_attempts_per_minute,
-            login_attempts_per_address_per_minute: config.login_attempts_per_address_per_minute,
+            login_attempts: Limits {
+                per_email_and_address: config.login_attempts_per_minute,
+                per_email: config.login_attempts_per_email_per_minute,
+                per_address: config.login_attempts_per_address_per_minute,
+            },
         };
         let parts = Parts {
             store,

@@ -16,6 +16,13 @@ pub enum Admission {
     Refused { window_start: i64 },
 }
 
+/// A key's current window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub start: i64,
+    pub attempts: u32,
+}
+
 /// Storage of attempt counters, keyed by a hash (so no email or address is stored).
 pub trait BudgetStore: Send + Sync {
     /// Counts one attempt against `key` unless `limit` attempts already count in its
@@ -29,6 +36,14 @@ pub trait BudgetStore: Send + Sync {
         window_passed: i64,
         limit: u32,
     ) -> impl Future<Output = Result<Admission, StoreError>> + Send;
+
+    /// `key`'s window, unless it has none or it started at or before `window_passed`.
+    /// Reads only.
+    fn window(
+        &self,
+        key: &[u8; 32],
+        window_passed: i64,
+    ) -> impl Future<Output = Result<Option<Window>, StoreError>> + Send;
 
     /// Uncounts one admitted attempt that turned out not to be a failure.
     fn release_attempt(

@@ -26,7 +26,7 @@ mod sessions;
 pub mod sqlite;
 mod users;
 
-pub use budget::{Admission, BudgetStore};
+pub use budget::{Admission, BudgetStore, Window};
 pub use error::StoreError;
 pub use keys::{KeyRow, KeyStore};
 pub use lifecycle::{Change, Lifecycle};

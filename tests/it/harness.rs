@@ -259,6 +259,49 @@ impl TestServer {
             .map(|r| r.into_inner())
     }
 
+    /// Logs in from the loopback address `ip` (such as 127.0.0.2): another client
+    /// address, as the server's throttle sees it.
+    pub async fn login_from(
+        &self,
+        ip: &str,
+        email: &str,
+        password: &str,
+    ) -> Result<LoginResponse, Status> {
+        let channel = Channel::from_shared(format!("http://{}", self.addr))
+            .unwrap()
+            .local_address(Some(ip.parse().unwrap()))
+            .connect()
+            .await
+            .unwrap();
+        AuthServiceClient::new(channel)
+            .login(LoginRequest {
+                email: email.into(),
+                password: password.into(),
+            })
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    /// How many failed-login windows the database holds.
+    pub async fn attempt_rows(&self) -> i64 {
+        let url = self.config.store.database_url.expose();
+        let query = "SELECT COUNT(*) FROM login_attempts";
+        match self.config.store.database_url.kind() {
+            tessera::config::DatabaseKind::Sqlite => {
+                let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+                let n = sqlx::query_scalar(query).fetch_one(&pool).await.unwrap();
+                pool.close().await;
+                n
+            }
+            tessera::config::DatabaseKind::Postgres => {
+                let pool = sqlx::PgPool::connect(url).await.unwrap();
+                let n = sqlx::query_scalar(query).fetch_one(&pool).await.unwrap();
+                pool.close().await;
+                n
+            }
+        }
+    }
+
     /// Registers `email` and logs in; returns the user and its tokens.
     pub async fn login_as(&self, email: &str) -> (User, TokenPair) {
         self.register(email).await;

@@ -169,6 +169,75 @@ async fn failures_past_the_address_budget_are_rate_limited_across_emails(backend
     );
 }
 
+async fn failures_from_one_address_do_not_lock_the_owner_out_elsewhere(backend: Backend) {
+    let server = harness::spawn(backend).await;
+    let victim = email("owner");
+    server.register(&victim).await;
+    for _ in 0..5 {
+        assert_error(
+            server.login(&victim, "wrong password").await,
+            Code::Unauthenticated,
+            "INVALID_CREDENTIALS",
+        );
+    }
+    // The sixth failure from that address is throttled, even with the right password.
+    assert_error(
+        server.login(&victim, PASSWORD).await,
+        Code::ResourceExhausted,
+        "RATE_LIMITED",
+    );
+    // The owner, from another address, logs in.
+    server
+        .login_from("127.0.0.2", &victim, PASSWORD)
+        .await
+        .expect("the owner is not locked out");
+}
+
+async fn the_email_ceiling_stops_guessing_one_account_from_many_addresses(backend: Backend) {
+    let server = harness::spawn_with(backend, |c| c.login_attempts_per_email_per_minute = 3).await;
+    let victim = email("ceiling");
+    server.register(&victim).await;
+    for ip in ["127.0.0.2", "127.0.0.3", "127.0.0.4"] {
+        assert_error(
+            server.login_from(ip, &victim, "wrong password").await,
+            Code::Unauthenticated,
+            "INVALID_CREDENTIALS",
+        );
+    }
+    assert_error(
+        server.login_from("127.0.0.5", &victim, PASSWORD).await,
+        Code::ResourceExhausted,
+        "RATE_LIMITED",
+    );
+}
+
+async fn a_throttled_client_writes_nothing(backend: Backend) {
+    let server =
+        harness::spawn_with(backend, |c| c.login_attempts_per_address_per_minute = 2).await;
+    for i in 0..2 {
+        assert_error(
+            server
+                .login(&format!("spray{i}@example.com"), PASSWORD)
+                .await,
+            Code::Unauthenticated,
+            "INVALID_CREDENTIALS",
+        );
+    }
+    let rows = server.attempt_rows().await;
+    for _ in 0..20 {
+        assert_error(
+            server.login(&email("spray"), PASSWORD).await,
+            Code::ResourceExhausted,
+            "RATE_LIMITED",
+        );
+    }
+    assert_eq!(
+        server.attempt_rows().await,
+        rows,
+        "refused logins wrote rows"
+    );
+}
+
 async fn a_full_hashing_queue_answers_resource_exhausted_instead_of_queueing(backend: Backend) {
     let server = harness::spawn_with(backend, |c| {
         c.hashing.algorithm = tessera::password::Algorithm::Bcrypt { cost: 10 };
@@ -248,6 +317,9 @@ on_both_backends!(
     a_full_hashing_queue_answers_resource_exhausted_instead_of_queueing,
     a_password_over_one_kib_is_refused_before_hashing,
     a_72_byte_password_works_and_a_longer_one_sharing_its_prefix_does_not,
+    failures_from_one_address_do_not_lock_the_owner_out_elsewhere,
+    the_email_ceiling_stops_guessing_one_account_from_many_addresses,
+    a_throttled_client_writes_nothing,
 );
 
 /// A client that gives up on its logins mid-way must not spend the user's budget:

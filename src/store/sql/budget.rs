@@ -1,7 +1,7 @@
 //! [`BudgetStore`] in SQL.
 
 use super::{Backend, db};
-use crate::store::{Admission, BudgetStore, StoreError};
+use crate::store::{Admission, BudgetStore, StoreError, Window};
 
 impl BudgetStore for Backend {
     async fn admit_attempt(
@@ -39,6 +39,25 @@ impl BudgetStore for Backend {
         Ok(Admission::Refused {
             window_start: window_start.unwrap_or(now),
         })
+    }
+
+    async fn window(
+        &self,
+        key: &[u8; 32],
+        window_passed: i64,
+    ) -> Result<Option<Window>, StoreError> {
+        let row: Option<(i64, i64)> = db(sqlx::query_as(
+            "SELECT window_start, attempts FROM login_attempts
+             WHERE key_hash = $1 AND window_start > $2",
+        )
+        .bind(&key[..])
+        .bind(window_passed)
+        .fetch_optional(&self.pool)
+        .await)?;
+        Ok(row.map(|(start, attempts)| Window {
+            start,
+            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+        }))
     }
 
     async fn release_attempt(&self, key: &[u8; 32]) -> Result<(), StoreError> {
