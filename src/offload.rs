@@ -11,8 +11,8 @@
 //!
 //! A job whose caller has gone (its future dropped) is skipped, not run.
 
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex};
 
 use tokio::sync::{Semaphore, oneshot};
 
@@ -33,8 +33,19 @@ pub enum OffloadError {
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// A fixed set of low-priority threads and their bounded queue. Cheap to clone; the
-/// threads end when the last clone is dropped.
+/// Which queue a job waits in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// Served first: the work a waiting user needs now (a login's verify, a signature).
+    First,
+    /// Served only when no first-lane job waits, and admitted only while it holds
+    /// less than half of the pool's room: work that must not crowd out the first
+    /// lane (a registration's hash).
+    Second,
+}
+
+/// A fixed set of low-priority threads and their bounded two-lane queue. Cheap to
+/// clone; the threads end when the last clone is dropped.
 #[derive(Clone)]
 pub struct Pool {
     inner: Arc<Inner>,
@@ -43,7 +54,34 @@ pub struct Pool {
 struct Inner {
     /// Held from admission to answer: bounds the running and the waiting together.
     admitted: Semaphore,
-    jobs: Mutex<mpsc::Sender<Job>>,
+    /// The second lane's share of `admitted`.
+    second: Semaphore,
+    queue: Arc<Queue>,
+}
+
+/// The jobs waiting, by lane, and the signal that one arrived.
+#[derive(Default)]
+struct Queue {
+    lanes: Mutex<Lanes>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct Lanes {
+    first: VecDeque<Job>,
+    second: VecDeque<Job>,
+    closed: bool,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.queue
+            .lanes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .closed = true;
+        self.queue.ready.notify_all();
+    }
 }
 
 impl Pool {
@@ -51,30 +89,50 @@ impl Pool {
     /// `queue` jobs waiting beyond those running.
     pub fn new(name: &str, threads: usize, queue: usize) -> Result<Self, OffloadError> {
         let threads = threads.max(1);
-        let (jobs, queue_rx) = mpsc::channel::<Job>();
-        let queue_rx = Arc::new(Mutex::new(queue_rx));
+        let jobs = Arc::new(Queue::default());
         for i in 0..threads {
-            let queue_rx = queue_rx.clone();
+            let jobs = jobs.clone();
             std::thread::Builder::new()
                 .name(format!("{name}-{i}"))
-                .spawn(move || worker(&queue_rx))
+                .spawn(move || worker(&jobs))
                 .map_err(|_| OffloadError::Lost)?;
         }
+        let room = threads.saturating_add(queue);
         Ok(Self {
             inner: Arc::new(Inner {
-                admitted: Semaphore::new(threads.saturating_add(queue)),
-                jobs: Mutex::new(jobs),
+                admitted: Semaphore::new(room),
+                second: Semaphore::new((room / 2).max(1)),
+                queue: jobs,
             }),
         })
     }
 
-    /// Runs `work` on one of the pool's threads and answers its result, or `Busy` at
-    /// once when the queue is full. The caller's tracing span is carried over.
+    /// Runs `work` in the first lane; see [`Pool::run_in`].
     pub async fn run<T, F>(&self, work: F) -> Result<T, OffloadError>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        self.run_in(Lane::First, work).await
+    }
+
+    /// Runs `work` on one of the pool's threads and answers its result, or `Busy` at
+    /// once when the pool (or, for the second lane, its share) is full. The caller's
+    /// tracing span is carried over.
+    pub async fn run_in<T, F>(&self, lane: Lane, work: F) -> Result<T, OffloadError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let _share = match lane {
+            Lane::First => None,
+            Lane::Second => Some(
+                self.inner
+                    .second
+                    .try_acquire()
+                    .map_err(|_| OffloadError::Busy)?,
+            ),
+        };
         let _admitted = self
             .inner
             .admitted
@@ -88,25 +146,57 @@ impl Pool {
                 let _ = answer.send(span.in_scope(work));
             }
         });
-        self.inner
-            .jobs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .send(job)
-            .map_err(|_| OffloadError::Lost)?;
+        {
+            let mut lanes = self
+                .inner
+                .queue
+                .lanes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            match lane {
+                Lane::First => lanes.first.push_back(job),
+                Lane::Second => lanes.second.push_back(job),
+            }
+        }
+        self.inner.queue.ready.notify_one();
         result.await.map_err(|_| OffloadError::Lost)
     }
 }
 
-/// A pool thread: lowers its own priority, then runs jobs until the queue closes.
-fn worker(jobs: &Mutex<mpsc::Receiver<Job>>) {
+#[cfg(test)]
+impl Pool {
+    /// How many jobs wait in the first and the second lane.
+    fn waiting(&self) -> (usize, usize) {
+        let lanes = self.inner.queue.lanes.lock().unwrap();
+        (lanes.first.len(), lanes.second.len())
+    }
+
+    /// Waits until `waiting` says `lanes`.
+    async fn until_waiting(&self, lanes: (usize, usize)) {
+        while self.waiting() != lanes {
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+/// A pool thread: lowers its own priority, then runs jobs, first lane first, until
+/// the pool is dropped.
+fn worker(queue: &Queue) {
     lower_priority();
     loop {
-        let job = jobs.lock().unwrap_or_else(|e| e.into_inner()).recv();
-        match job {
-            Ok(job) => job(),
-            Err(mpsc::RecvError) => return,
-        }
+        let job = {
+            let mut lanes = queue.lanes.lock().unwrap_or_else(|e| e.into_inner());
+            loop {
+                if let Some(job) = lanes.first.pop_front().or_else(|| lanes.second.pop_front()) {
+                    break job;
+                }
+                if lanes.closed {
+                    return;
+                }
+                lanes = queue.ready.wait(lanes).unwrap_or_else(|e| e.into_inner());
+            }
+        };
+        job();
     }
 }
 
@@ -126,15 +216,15 @@ fn lower_priority() {}
 /// For tests: a job that holds one of a pool's threads until released.
 #[cfg(test)]
 pub(crate) struct Occupied {
-    release: mpsc::Sender<()>,
-    job: tokio::task::JoinHandle<Result<Result<(), mpsc::RecvError>, OffloadError>>,
+    release: std::sync::mpsc::Sender<()>,
+    job: tokio::task::JoinHandle<Result<Result<(), std::sync::mpsc::RecvError>, OffloadError>>,
 }
 
 #[cfg(test)]
 impl Occupied {
     /// Starts the job on `pool` and returns once it runs on a pool thread.
     pub(crate) async fn start(pool: &Pool) -> Self {
-        let (release, hold) = mpsc::channel::<()>();
+        let (release, hold) = std::sync::mpsc::channel::<()>();
         let (started, running) = oneshot::channel();
         let pool = pool.clone();
         let job = tokio::spawn(async move {
@@ -203,6 +293,64 @@ mod tests {
         assert!(matches!(pool.run(|| ()).await, Err(OffloadError::Busy)));
         occupied.release().await;
         pool.run(|| ()).await.expect("room again");
+    }
+
+    #[tokio::test]
+    async fn the_first_lane_is_served_before_the_second() {
+        let pool = Pool::new("tessera-test", 1, 4).unwrap();
+        let occupied = Occupied::start(&pool).await;
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let (second, first) = (order.clone(), order.clone());
+        let waiting_second = {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                pool.run_in(Lane::Second, move || second.lock().unwrap().push("second"))
+                    .await
+            })
+        };
+        // Queued after the second-lane job, served before it.
+        pool.until_waiting((0, 1)).await;
+        let waiting_first = {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                pool.run_in(Lane::First, move || first.lock().unwrap().push("first"))
+                    .await
+            })
+        };
+        pool.until_waiting((1, 1)).await;
+        occupied.release().await;
+        waiting_first.await.unwrap().unwrap();
+        waiting_second.await.unwrap().unwrap();
+        assert_eq!(*order.lock().unwrap(), vec!["first", "second"]);
+    }
+
+    #[tokio::test]
+    async fn the_second_lane_takes_at_most_half_the_room() {
+        // Room for 4: one running, three waiting; the second lane may hold 2.
+        let pool = Pool::new("tessera-test", 1, 3).unwrap();
+        let occupied = Occupied::start(&pool).await;
+        let held: Vec<_> = (0..2)
+            .map(|_| {
+                let pool = pool.clone();
+                tokio::spawn(async move { pool.run_in(Lane::Second, || ()).await })
+            })
+            .collect();
+        pool.until_waiting((0, 2)).await;
+        assert!(matches!(
+            pool.run_in(Lane::Second, || ()).await,
+            Err(OffloadError::Busy)
+        ));
+        // The first lane still finds room.
+        let first = {
+            let pool = pool.clone();
+            tokio::spawn(async move { pool.run(|| ()).await })
+        };
+        pool.until_waiting((1, 2)).await;
+        occupied.release().await;
+        first.await.unwrap().unwrap();
+        for job in held {
+            job.await.unwrap().unwrap();
+        }
     }
 
     #[tokio::test]

@@ -1,5 +1,7 @@
-//! Register: a new user with the default role. The password is hashed before any
-//! write, and the unique index on the email decides who gets it.
+//! Register: a new user with the default role. Valid input is admitted by the
+//! registration budget (per client address, see [`super::throttle`]); the password is
+//! hashed before any other write, and the unique index on the email decides who gets
+//! it.
 
 use tracing::{debug, info};
 
@@ -19,11 +21,21 @@ impl<S: Store> Auth<S> {
         let rules = self.hasher.rules();
         let password = Password::new(password, rules)
             .map_err(|problem| AuthError::WeakPassword { problem, rules })?;
-        let password_hash = self
-            .hasher
-            .hash(&password)
-            .await
-            .map_err(AuthError::from_hashing)?;
+        // Counted before the hash: each registration costs one, taken or not.
+        self.throttle
+            .admit_registration(&self.store, client, self.clock.now())
+            .await?;
+        let password_hash = match self.hasher.hash(&password).await {
+            Ok(hash) => hash,
+            Err(e) => {
+                // Not the client's doing: the attempt is given back (best effort).
+                let _ = self
+                    .throttle
+                    .release_registration(&self.store, client)
+                    .await;
+                return Err(AuthError::from_hashing(e));
+            }
+        };
         let user = UserRow {
             id: UserId::random(),
             email,

@@ -9,6 +9,10 @@
 //! - **per client address** (`TESSERA_LOGIN_ATTEMPTS_PER_ADDRESS_PER_MINUTE`):
 //!   against one address spraying many accounts.
 //!
+//! Registrations have a budget of their own, per client address
+//! (`TESSERA_REGISTRATIONS_PER_ADDRESS_PER_MINUTE`): every registration counts, since
+//! each costs a password hash and a row, whether it succeeds or not.
+//!
 //! Rules, per key:
 //! - A window opens at the key's first counted attempt and lasts one minute; when it
 //!   has passed the key starts afresh: this throttles, it never locks for good.
@@ -62,6 +66,7 @@ pub struct Throttle {
     per_pair: Budget,
     per_email: Budget,
     per_address: Budget,
+    registrations: Budget,
 }
 
 /// The limits of the three budgets, failed attempts per minute.
@@ -70,6 +75,8 @@ pub struct Limits {
     pub per_email_and_address: u32,
     pub per_email: u32,
     pub per_address: u32,
+    /// Registrations per client address.
+    pub registrations_per_address: u32,
 }
 
 impl Throttle {
@@ -87,6 +94,10 @@ impl Throttle {
             per_address: Budget {
                 scope: "address",
                 limit: limits.per_address,
+            },
+            registrations: Budget {
+                scope: "register",
+                limit: limits.registrations_per_address,
             },
         }
     }
@@ -113,41 +124,43 @@ impl Throttle {
         client: &ClientInfo,
         now: i64,
     ) -> Result<(), AuthError> {
-        let checks = self.checks(email, client);
-        let refuse = |retry_after: Duration| {
-            warn!(
-                client_address = client.address.as_deref(),
-                retry_after_secs = retry_after.as_secs(),
-                "login throttled"
-            );
-            AuthError::RateLimited { retry_after }
-        };
-        // Read first: a spent budget refuses before anything is written.
-        let mut wait: Option<Duration> = None;
-        for (budget, key) in &checks {
-            if let Some(w) = spent(store, *budget, key, now).await? {
-                wait = wait.max(Some(w));
-            }
-        }
-        if let Some(wait) = wait {
-            return Err(refuse(wait));
-        }
-        for (i, (budget, key)) in checks.iter().enumerate() {
-            let admitted = store
-                .admit_attempt(key, now, now - WINDOW_SECS, budget.limit)
-                .await;
-            let refused = match admitted {
-                Ok(Admission::Admitted) => continue,
-                Ok(Admission::Refused { window_start }) => {
-                    Err(refuse(retry_after(window_start, now)))
-                }
-                Err(e) => Err(AuthError::from_store(e)),
-            };
-            // Best effort: the store may be what failed.
-            let _ = give_back(store, &checks[..i]).await;
-            return refused;
-        }
-        Ok(())
+        admit_all(
+            store,
+            &self.checks(email, client),
+            client,
+            now,
+            "login throttled",
+        )
+        .await
+    }
+
+    /// The registration budget's key for `client` (none without an address).
+    fn registration(&self, client: &ClientInfo) -> Vec<Check> {
+        client
+            .address
+            .iter()
+            .map(|address| self.registrations.check(address))
+            .collect()
+    }
+
+    /// Admits and counts one registration from `client`, or refuses it.
+    pub async fn admit_registration<S: BudgetStore>(
+        &self,
+        store: &S,
+        client: &ClientInfo,
+        now: i64,
+    ) -> Result<(), AuthError> {
+        let checks = self.registration(client);
+        admit_all(store, &checks, client, now, "registration throttled").await
+    }
+
+    /// Gives back a registration that did not get to hash (the server was busy).
+    pub async fn release_registration<S: BudgetStore>(
+        &self,
+        store: &S,
+        client: &ClientInfo,
+    ) -> Result<(), StoreError> {
+        give_back(store, &self.registration(client)).await
     }
 
     /// Gives back an admitted attempt that was not a failed guess.
@@ -179,6 +192,49 @@ impl Throttle {
     pub async fn purge<S: BudgetStore>(&self, store: &S, now: i64) -> Result<u64, StoreError> {
         store.purge_windows(now - WINDOW_SECS).await
     }
+}
+
+/// Admits and counts one attempt under every one of `checks`, or refuses it (logging
+/// `event`) with the longest wait; a refused attempt is counted under none.
+async fn admit_all<S: BudgetStore>(
+    store: &S,
+    checks: &[Check],
+    client: &ClientInfo,
+    now: i64,
+    event: &'static str,
+) -> Result<(), AuthError> {
+    let refuse = |retry_after: Duration| {
+        warn!(
+            client_address = client.address.as_deref(),
+            retry_after_secs = retry_after.as_secs(),
+            "{event}"
+        );
+        AuthError::RateLimited { retry_after }
+    };
+    // Read first: a spent budget refuses before anything is written.
+    let mut wait: Option<Duration> = None;
+    for (budget, key) in checks {
+        if let Some(w) = spent(store, *budget, key, now).await? {
+            wait = wait.max(Some(w));
+        }
+    }
+    if let Some(wait) = wait {
+        return Err(refuse(wait));
+    }
+    for (i, (budget, key)) in checks.iter().enumerate() {
+        let admitted = store
+            .admit_attempt(key, now, now - WINDOW_SECS, budget.limit)
+            .await;
+        let refused = match admitted {
+            Ok(Admission::Admitted) => continue,
+            Ok(Admission::Refused { window_start }) => Err(refuse(retry_after(window_start, now))),
+            Err(e) => Err(AuthError::from_store(e)),
+        };
+        // Best effort: the store may be what failed.
+        let _ = give_back(store, &checks[..i]).await;
+        return refused;
+    }
+    Ok(())
 }
 
 /// How long until `key`'s window in `budget` closes, if its budget is spent.
@@ -228,6 +284,7 @@ mod tests {
             per_email_and_address: 5,
             per_email: 20,
             per_address: 50,
+            registrations_per_address: 10,
         });
         let email = Email::parse("a@example.com").unwrap();
         let here = ClientInfo {

@@ -75,6 +75,9 @@ pub struct ServeArgs {
     /// (against guessing one account from many addresses).
     #[arg(long, env = "TESSERA_LOGIN_ATTEMPTS_PER_EMAIL_PER_MINUTE", default_value = defaults::LOGIN_ATTEMPTS_PER_EMAIL_PER_MINUTE)]
     pub login_attempts_per_email_per_minute: String,
+    /// Registrations per client address per minute (each costs a password hash).
+    #[arg(long, env = "TESSERA_REGISTRATIONS_PER_ADDRESS_PER_MINUTE", default_value = defaults::REGISTRATIONS_PER_ADDRESS_PER_MINUTE)]
+    pub registrations_per_address_per_minute: String,
     /// Failed-login budget per client address per minute.
     #[arg(long, env = "TESSERA_LOGIN_ATTEMPTS_PER_ADDRESS_PER_MINUTE", default_value = defaults::LOGIN_ATTEMPTS_PER_ADDRESS_PER_MINUTE)]
     pub login_attempts_per_address_per_minute: String,

@@ -10,6 +10,7 @@ pub const REFRESH_TTL: &str = "7d";
 pub const BCRYPT_COST: &str = "12";
 pub const LOGIN_ATTEMPTS_PER_MINUTE: &str = "5";
 pub const LOGIN_ATTEMPTS_PER_EMAIL_PER_MINUTE: &str = "20";
+pub const REGISTRATIONS_PER_ADDRESS_PER_MINUTE: &str = "10";
 pub const LOGIN_ATTEMPTS_PER_ADDRESS_PER_MINUTE: &str = "50";
 pub const LOG_FORMAT: &str = "text";
 pub const VERIFY_LEEWAY: &str = "30s";

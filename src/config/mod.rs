@@ -70,6 +70,8 @@ pub struct Config {
     pub login_attempts_per_email_per_minute: u32,
     /// Failed logins per minute allowed per client address.
     pub login_attempts_per_address_per_minute: u32,
+    /// Registrations per minute allowed per client address.
+    pub registrations_per_address_per_minute: u32,
     pub log_format: LogFormat,
     pub verify_leeway: Duration,
     pub verify_cache: usize,
@@ -135,6 +137,12 @@ impl Config {
             login_attempts_per_address_per_minute: number(
                 "TESSERA_LOGIN_ATTEMPTS_PER_ADDRESS_PER_MINUTE",
                 &args.login_attempts_per_address_per_minute,
+                1,
+                1_000_000,
+            )?,
+            registrations_per_address_per_minute: number(
+                "TESSERA_REGISTRATIONS_PER_ADDRESS_PER_MINUTE",
+                &args.registrations_per_address_per_minute,
                 1,
                 1_000_000,
             )?,
@@ -211,6 +219,8 @@ impl Config {
             signing_key: None,
             login_attempts_per_minute: defaults::LOGIN_ATTEMPTS_PER_MINUTE.into(),
             login_attempts_per_email_per_minute: defaults::LOGIN_ATTEMPTS_PER_EMAIL_PER_MINUTE
+                .into(),
+            registrations_per_address_per_minute: defaults::REGISTRATIONS_PER_ADDRESS_PER_MINUTE
                 .into(),
             login_attempts_per_address_per_minute: defaults::LOGIN_ATTEMPTS_PER_ADDRESS_PER_MINUTE
                 .into(),

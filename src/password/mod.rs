@@ -9,7 +9,10 @@
 //! own (`tessera-hash-N`), below the request path's priority on Linux, so the async
 //! workers stay free for Verify however hard logins hammer. At most `queue` more may
 //! wait for a thread; past that the caller gets [`HashError::Busy`]
-//! (RESOURCE_EXHAUSTED) at once instead of an unbounded queue. See [`crate::offload`].
+//! (RESOURCE_EXHAUSTED) at once instead of an unbounded queue. Logins' verifies are
+//! served first; registrations' hashes wait behind them and may hold at most half of
+//! the room, so a flood of registrations cannot lock users out. See
+//! [`crate::offload`].
 //!
 //! [`Hasher::verify`] against no stored hash still costs one full verify, against a
 //! dummy hash of the configured cost: an unknown email takes as long as a wrong password.
@@ -19,7 +22,7 @@ pub mod bcrypt;
 use std::sync::Arc;
 
 use crate::domain::{Password, PasswordHash, PasswordRules};
-use crate::offload::{OffloadError, Pool};
+use crate::offload::{Lane, OffloadError, Pool};
 
 /// Why hashing did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -99,8 +102,10 @@ impl Hasher {
     pub async fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
         let algorithm = self.inner.algorithm;
         let password = password.clone();
+        // A new password's hash waits in the second lane: registrations cannot crowd
+        // out the logins of users who exist already.
         let hash = self
-            .run(move || match algorithm {
+            .run(Lane::Second, move || match algorithm {
                 Algorithm::Bcrypt { cost } => bcrypt::hash(&password, cost),
             })
             .await??;
@@ -121,17 +126,19 @@ impl Hasher {
         let dummy = self.inner.dummy.clone();
         let password = password.clone();
         let matched = self
-            .run(move || bcrypt::verify(&password, &hash, &dummy))
+            .run(Lane::First, move || {
+                bcrypt::verify(&password, &hash, &dummy)
+            })
             .await?;
         Ok(matched && is_real)
     }
 
-    async fn run<T, F>(&self, work: F) -> Result<T, HashError>
+    async fn run<T, F>(&self, lane: Lane, work: F) -> Result<T, HashError>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        Ok(self.inner.pool.run(work).await?)
+        Ok(self.inner.pool.run_in(lane, work).await?)
     }
 }
 

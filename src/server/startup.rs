@@ -233,6 +233,7 @@ impl<S: Store> Wired<S> {
                 per_email_and_address: config.login_attempts_per_minute,
                 per_email: config.login_attempts_per_email_per_minute,
                 per_address: config.login_attempts_per_address_per_minute,
+                registrations_per_address: config.registrations_per_address_per_minute,
             },
         };
         let parts = Parts {

@@ -1,5 +1,6 @@
 use tessera::proto::RegisterRequest;
 use tonic::Code;
+use tonic_types::StatusExt;
 
 use crate::harness::{
     self, Backend, PASSWORD, TestServer, assert_error, bad_request_field, email, on_both_backends,
@@ -116,7 +117,81 @@ pub async fn registration_race(server: &TestServer) {
     assert_eq!(ok, 1);
 }
 
+async fn registrations_past_the_address_budget_are_rate_limited_and_store_nothing(
+    backend: Backend,
+) {
+    let server = harness::spawn_with(backend, |c| c.registrations_per_address_per_minute = 3).await;
+    let taken = email("taken");
+    server.register(&taken).await;
+    server.register(&email("second")).await;
+    // A taken email costs a hash too: it counts.
+    assert_error(
+        server.client().register(request(&taken, PASSWORD)).await,
+        Code::AlreadyExists,
+        "EMAIL_TAKEN",
+    );
+    let late = email("late");
+    let status = assert_error(
+        server.client().register(request(&late, PASSWORD)).await,
+        Code::ResourceExhausted,
+        "RATE_LIMITED",
+    );
+    assert!(status.get_details_retry_info().is_some());
+    assert_error(
+        server.login(&late, PASSWORD).await,
+        Code::Unauthenticated,
+        "INVALID_CREDENTIALS",
+    );
+    // Input that is refused before any hashing does not spend the budget of others.
+    assert_error(
+        server
+            .client()
+            .register(request("not-an-email", PASSWORD))
+            .await,
+        Code::InvalidArgument,
+        "INVALID_EMAIL",
+    );
+}
+
+async fn a_flood_of_registrations_leaves_logins_their_share_of_hashing(backend: Backend) {
+    let server = harness::spawn_with(backend, |c| {
+        c.hashing.algorithm = tessera::password::Algorithm::Bcrypt { cost: 10 };
+        c.hashing.concurrency = 1;
+        c.hashing.queue = 3;
+    })
+    .await;
+    let user = email("existing");
+    server.register(&user).await;
+    let mut flood = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let mut client = server.client();
+        let address = email("flood");
+        flood.spawn(async move { client.register(request(&address, PASSWORD)).await });
+    }
+    // Once one registration is turned away, the hashing room registrations may take
+    // is full: a login now must still find room.
+    let mut overloaded = 0;
+    while let Some(answer) = flood.join_next().await {
+        if answer.unwrap().is_err() {
+            overloaded += 1;
+            break;
+        }
+    }
+    assert!(overloaded > 0, "the flood filled the registrations' share");
+    server
+        .login(&user, PASSWORD)
+        .await
+        .expect("a login is not OVERLOADED by registrations");
+    while let Some(answer) = flood.join_next().await {
+        if let Err(status) = answer.unwrap() {
+            assert_error::<()>(Err(status), Code::ResourceExhausted, "OVERLOADED");
+        }
+    }
+}
+
 on_both_backends!(
+    registrations_past_the_address_budget_are_rate_limited_and_store_nothing,
+    a_flood_of_registrations_leaves_logins_their_share_of_hashing,
     register_returns_the_user_with_a_normalized_email_and_the_user_role,
     missing_malformed_or_overlong_emails_are_invalid_email_on_the_email_field,
     short_missing_or_over_72_byte_passwords_are_weak_password_on_the_password_field,
