@@ -112,4 +112,23 @@ pub struct ServeArgs {
     /// a quiet stream from a dead one.
     #[arg(long, env = "TESSERA_WATCH_HEARTBEAT", default_value = defaults::WATCH_HEARTBEAT)]
     pub watch_heartbeat: String,
+    /// The most client connections open at once; more wait in the kernel's backlog.
+    #[arg(long, env = "TESSERA_MAX_CONNECTIONS", default_value = defaults::MAX_CONNECTIONS)]
+    pub max_connections: String,
+    /// The most RPCs in flight on one connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS).
+    #[arg(long, env = "TESSERA_MAX_STREAMS_PER_CONNECTION", default_value = defaults::MAX_STREAMS_PER_CONNECTION)]
+    pub max_streams_per_connection: String,
+    /// The largest header list a request may send, in bytes (HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE).
+    #[arg(long, env = "TESSERA_MAX_HEADER_BYTES", default_value = defaults::MAX_HEADER_BYTES)]
+    pub max_header_bytes: String,
+    /// How long a new connection may take to send the HTTP/2 preface.
+    #[arg(long, env = "TESSERA_HANDSHAKE_TIMEOUT", default_value = defaults::HANDSHAKE_TIMEOUT)]
+    pub handshake_timeout: String,
+    /// How long a connection may stay open with no RPC in flight.
+    #[arg(long, env = "TESSERA_IDLE_TIMEOUT", default_value = defaults::IDLE_TIMEOUT)]
+    pub idle_timeout: String,
+    /// How long a connection may stay silent before an HTTP/2 PING checks the peer is
+    /// there (it must answer within 20 s).
+    #[arg(long, env = "TESSERA_KEEPALIVE_INTERVAL", default_value = defaults::KEEPALIVE_INTERVAL)]
+    pub keepalive_interval: String,
 }

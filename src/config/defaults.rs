@@ -23,6 +23,12 @@ pub const DB_TIMEOUT: &str = "5s";
 pub const AUTO_MIGRATE: &str = "true";
 pub const SYNC_INTERVAL: &str = "10s";
 pub const WATCH_HEARTBEAT: &str = "5s";
+pub const MAX_CONNECTIONS: &str = "512";
+pub const MAX_STREAMS_PER_CONNECTION: &str = "128";
+pub const MAX_HEADER_BYTES: &str = "16384";
+pub const HANDSHAKE_TIMEOUT: &str = "10s";
+pub const IDLE_TIMEOUT: &str = "5m";
+pub const KEEPALIVE_INTERVAL: &str = "1m";
 /// How long `tessera keys rotate` stages a key before it signs: twice the
 /// verifiers' default JWKS refresh interval (5 minutes).
 pub const KEY_ACTIVATION_DELAY: &str = "10m";

@@ -82,6 +82,19 @@ pub struct Config {
     pub auto_migrate: bool,
     pub sync_interval: Duration,
     pub watch_heartbeat: Duration,
+    /// What one client connection may hold.
+    pub connections: Connections,
+}
+
+/// What one client connection may hold (see `server/conn.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Connections {
+    pub max_connections: usize,
+    pub max_streams: u32,
+    pub max_header_bytes: u32,
+    pub handshake_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub keepalive_interval: Duration,
 }
 
 /// The number of cores this process may run on: the default bcrypt concurrency, and
@@ -182,6 +195,41 @@ impl Config {
                 &args.watch_heartbeat,
                 Duration::from_millis(100),
             )?,
+            connections: Connections {
+                max_connections: number(
+                    "TESSERA_MAX_CONNECTIONS",
+                    &args.max_connections,
+                    1,
+                    1_000_000,
+                )?,
+                max_streams: number(
+                    "TESSERA_MAX_STREAMS_PER_CONNECTION",
+                    &args.max_streams_per_connection,
+                    1,
+                    100_000,
+                )?,
+                max_header_bytes: number(
+                    "TESSERA_MAX_HEADER_BYTES",
+                    &args.max_header_bytes,
+                    1024,
+                    1 << 20,
+                )?,
+                handshake_timeout: duration(
+                    "TESSERA_HANDSHAKE_TIMEOUT",
+                    &args.handshake_timeout,
+                    Duration::from_millis(100),
+                )?,
+                idle_timeout: duration(
+                    "TESSERA_IDLE_TIMEOUT",
+                    &args.idle_timeout,
+                    Duration::from_millis(100),
+                )?,
+                keepalive_interval: duration(
+                    "TESSERA_KEEPALIVE_INTERVAL",
+                    &args.keepalive_interval,
+                    Duration::from_secs(1),
+                )?,
+            },
             // Last: opening a master key file is the one check that touches the disk.
             store: StoreConfig::from_args(args.store)?,
         })
@@ -233,6 +281,12 @@ impl Config {
             auto_migrate: defaults::AUTO_MIGRATE.into(),
             sync_interval: defaults::SYNC_INTERVAL.into(),
             watch_heartbeat: defaults::WATCH_HEARTBEAT.into(),
+            max_connections: defaults::MAX_CONNECTIONS.into(),
+            max_streams_per_connection: defaults::MAX_STREAMS_PER_CONNECTION.into(),
+            max_header_bytes: defaults::MAX_HEADER_BYTES.into(),
+            handshake_timeout: defaults::HANDSHAKE_TIMEOUT.into(),
+            idle_timeout: defaults::IDLE_TIMEOUT.into(),
+            keepalive_interval: defaults::KEEPALIVE_INTERVAL.into(),
         };
         #[allow(clippy::expect_used)]
         Config::from_args(args).expect("the built-in defaults are valid")

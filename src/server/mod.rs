@@ -18,6 +18,8 @@
 //! This is the one place that picks the backend from the URL scheme
 //! ([`OpenStore`]); everything below is generic over [`crate::store::Store`].
 
+mod active;
+mod conn;
 mod data_dir;
 mod health;
 mod purge;
@@ -29,6 +31,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+pub use conn::ConnLimits;
 pub use serve::MAX_REQUEST_BYTES;
 pub use startup::{OpenStore, WithStore, master_key_for, migrate, open_store, wrong_master_key};
 

@@ -2,6 +2,7 @@
 //! tasks beside them, and the graceful drain when the shutdown future resolves.
 
 use std::future::Future;
+use std::time::Duration;
 
 use tokio::sync::{oneshot, watch};
 use tonic::transport::server::TcpIncoming;
@@ -9,6 +10,8 @@ use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 use tracing::{info, warn};
 
+use super::active::ActiveRpcsLayer;
+use super::conn::{ConnLimits, Incoming};
 use super::startup::Wired;
 use super::{ServeError, health, purge, sync};
 use crate::config::ConfigError;
@@ -18,6 +21,12 @@ use crate::store::Store;
 
 /// The largest request accepted, in bytes.
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+
+/// How long an HTTP/2 PING may go unanswered before the connection is closed.
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// TCP keepalive on every connection, for peers that vanished without a word.
+const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
 
 /// Serves until `shutdown` resolves, then drains and closes.
 pub(super) async fn run<S: Store>(
@@ -80,8 +89,23 @@ pub(super) async fn run<S: Store>(
             let _ = draining.send(());
         }
     };
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let limits = &config.connections;
+    let incoming = Incoming::new(
+        TcpIncoming::from(listener)
+            .with_nodelay(Some(true))
+            .with_keepalive(Some(TCP_KEEPALIVE)),
+        ConnLimits {
+            max_connections: limits.max_connections,
+            handshake_timeout: limits.handshake_timeout,
+            idle_timeout: limits.idle_timeout,
+        },
+    );
     let serve = tonic::transport::Server::builder()
+        .max_concurrent_streams(limits.max_streams)
+        .http2_max_header_list_size(limits.max_header_bytes)
+        .http2_keepalive_interval(Some(limits.keepalive_interval))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+        .layer(ActiveRpcsLayer)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
