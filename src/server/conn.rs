@@ -1,34 +1,44 @@
-//! What one client connection may hold, enforced below HTTP/2.
+//! Accepting and serving client connections, each under its limits.
 //!
 //! - **A cap on open connections** (`TESSERA_MAX_CONNECTIONS`): past it, new
-//!   connections wait in the kernel's backlog until one closes; the first wait is
-//!   logged. A failed accept (out of file descriptors) is logged and retried after a
-//!   pause, never in a busy loop.
+//!   connections wait in the kernel's backlog until one closes; the wait is logged
+//!   once each time the cap is reached. A failed accept (out of file descriptors) is
+//!   logged and retried after a pause, never in a busy loop.
 //! - **A handshake deadline** (`TESSERA_HANDSHAKE_TIMEOUT`): the 24-byte HTTP/2
 //!   preface must arrive within it, so a silent or half-open connection cannot hold a
 //!   slot.
 //! - **An idle deadline** (`TESSERA_IDLE_TIMEOUT`): a connection with no RPC in
-//!   flight for that long is closed. RPCs count from their request to the end of
-//!   their response, so an open WatchRevocations stream keeps its connection.
-//!
-//! The streams of one connection, the header size and the keepalive pings are
-//! HTTP/2's own settings, set where the server is built (`serve.rs`).
+//!   flight for that long is sent GOAWAY and closed. An RPC counts from its request
+//!   to the end of its response, so an open WatchRevocations stream keeps its
+//!   connection.
+//! - **HTTP/2's own limits**: concurrent streams (`TESSERA_MAX_STREAMS_PER_CONNECTION`),
+//!   header-list size (`TESSERA_MAX_HEADER_BYTES`), and keepalive PINGs after
+//!   `TESSERA_KEEPALIVE_INTERVAL` of silence, unanswered for 20 s closing it.
+//! - **Shutdown**: accepting stops, every connection is sent GOAWAY, idle ones and
+//!   those still handshaking close at once, the rest when their RPCs end.
 
+use std::convert::Infallible;
+use std::future::Future;
 use std::io;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::net::SocketAddr;
+use std::pin::{Pin, pin};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
+use http_body::{Body, Frame, SizeHint};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::task::JoinSet;
 use tokio::time::{Instant, Sleep};
-use tokio_stream::Stream;
-use tokio_util::sync::PollSemaphore;
-use tonic::transport::server::{Connected, TcpConnectInfo, TcpIncoming};
-use tracing::warn;
+use tonic::body::Body as TonicBody;
+use tonic::service::Routes;
+use tonic::transport::server::TcpConnectInfo;
+use tracing::{debug, warn};
 
 /// The length of the HTTP/2 client preface (RFC 9113 §3.4).
 const PREFACE_BYTES: usize = 24;
@@ -36,82 +46,124 @@ const PREFACE_BYTES: usize = 24;
 /// How long to wait before accepting again after accept failed.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-/// Per-connection limits.
+/// How long an HTTP/2 PING may go unanswered before the connection is closed.
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// What one client connection may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnLimits {
     pub max_connections: usize,
+    pub max_streams: u32,
+    pub max_header_bytes: u32,
     pub handshake_timeout: Duration,
     pub idle_timeout: Duration,
+    pub keepalive_interval: Duration,
 }
 
-/// Accepted connections, each holding one of the cap's permits.
-pub(super) struct Incoming {
-    inner: TcpIncoming,
-    permits: PollSemaphore,
-    /// A permit taken for the next connection, not yet used.
-    permit: Option<OwnedSemaphorePermit>,
+/// Serves `routes` on `listener` until `stop` resolves; then stops accepting, asks
+/// every connection to close, and returns the set of connection tasks to drain.
+pub(super) async fn serve(
+    listener: TcpListener,
+    routes: Routes,
     limits: ConnLimits,
-    backoff: Option<Pin<Box<Sleep>>>,
-    /// Whether the cap's wait was logged since it last had room.
-    told_full: bool,
-}
-
-impl Incoming {
-    pub(super) fn new(inner: TcpIncoming, limits: ConnLimits) -> Self {
-        Self {
-            inner,
-            permits: PollSemaphore::new(Arc::new(Semaphore::new(limits.max_connections))),
-            permit: None,
-            limits,
-            backoff: None,
-            told_full: false,
-        }
-    }
-}
-
-impl Stream for Incoming {
-    type Item = Result<Conn, io::Error>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = &mut *self;
-        if let Some(pause) = this.backoff.as_mut() {
-            ready!(pause.as_mut().poll(cx));
-            this.backoff = None;
-        }
-        if this.permit.is_none() {
-            match this.permits.poll_acquire(cx) {
-                Poll::Ready(Some(permit)) => {
-                    this.permit = Some(permit);
-                    this.told_full = false;
-                }
-                Poll::Ready(None) => return Poll::Ready(None),
-                Poll::Pending => {
-                    if !this.told_full {
-                        this.told_full = true;
-                        warn!(
-                            max_connections = this.limits.max_connections,
-                            "connection limit reached; new connections wait"
-                        );
-                    }
-                    return Poll::Pending;
+    stop: impl Future<Output = ()>,
+) -> JoinSet<()> {
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let (closing, close) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    let mut stop = pin!(stop);
+    loop {
+        // Finished connections are reaped as they go, so the set stays small.
+        while connections.try_join_next().is_some() {}
+        let permit = match permits.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                warn!(
+                    max_connections = limits.max_connections,
+                    "connection limit reached; new connections wait"
+                );
+                tokio::select! {
+                    permit = permits.clone().acquire_owned() => match permit {
+                        Ok(permit) => permit,
+                        Err(_) => break,
+                    },
+                    () = &mut stop => break,
                 }
             }
-        }
-        loop {
-            match ready!(Pin::new(&mut this.inner).poll_next(cx)) {
-                Some(Ok(stream)) => {
-                    let permit = this.permit.take();
-                    return Poll::Ready(Some(Ok(Conn::new(stream, permit, this.limits))));
+        };
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, peer)) => {
+                    let routes = routes.clone();
+                    let close = close.clone();
+                    connections.spawn(connection(tcp, peer, permit, routes, limits, close));
                 }
-                Some(Err(e)) => {
+                Err(e) => {
                     warn!(error = %e, "cannot accept a connection; retrying shortly");
-                    let mut pause = Box::pin(tokio::time::sleep(ACCEPT_BACKOFF));
-                    if pause.as_mut().poll(cx).is_pending() {
-                        this.backoff = Some(pause);
-                        return Poll::Pending;
-                    }
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
                 }
-                None => return Poll::Ready(None),
+            },
+            () = &mut stop => break,
+        }
+    }
+    drop(listener);
+    closing.send_replace(true);
+    connections
+}
+
+/// Serves one connection until it closes.
+async fn connection(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    _permit: OwnedSemaphorePermit,
+    routes: Routes,
+    limits: ConnLimits,
+    mut close: watch::Receiver<bool>,
+) {
+    let _ = tcp.set_nodelay(true);
+    let info = TcpConnectInfo {
+        local_addr: tcp.local_addr().ok(),
+        remote_addr: Some(peer),
+    };
+    let state = Arc::new(ConnState::new());
+    let service = Counted {
+        routes,
+        info,
+        state: state.clone(),
+    };
+    let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    builder
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.max_streams)
+        .max_header_list_size(limits.max_header_bytes)
+        .keep_alive_interval(Some(limits.keepalive_interval))
+        .keep_alive_timeout(KEEPALIVE_TIMEOUT);
+    let io = Handshake::new(tcp, limits.handshake_timeout);
+    let handshaken = io.done.clone();
+    let conn = builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
+    let mut conn = pin!(conn);
+    let mut closing = false;
+    loop {
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    debug!(error = %e, peer = %peer, "connection ended");
+                }
+                return;
+            }
+            () = state.idle(limits.idle_timeout), if !closing => {
+                debug!(peer = %peer, "connection idle; closing it");
+                closing = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            _ = close.wait_for(|c| *c), if !closing => {
+                // A connection that has not even sent its preface has nothing to
+                // finish: it is dropped at once.
+                if !handshaken.load(Ordering::Acquire) {
+                    return;
+                }
+                closing = true;
+                conn.as_mut().graceful_shutdown();
             }
         }
     }
@@ -120,7 +172,7 @@ impl Stream for Incoming {
 /// What a connection and the RPCs on it share: how many RPCs are in flight, and
 /// since when none has been.
 #[derive(Debug)]
-pub struct ConnState {
+struct ConnState {
     active: AtomicUsize,
     idle_since: Mutex<Instant>,
 }
@@ -133,24 +185,31 @@ impl ConnState {
         }
     }
 
-    /// Marks one RPC begun; the returned guard ends it when dropped.
-    pub fn begin(self: &Arc<Self>) -> RpcGuard {
-        self.active.fetch_add(1, Ordering::AcqRel);
-        RpcGuard(self.clone())
-    }
-
-    /// When the connection may be closed as idle, or `None` while an RPC is in flight.
-    fn idle_deadline(&self, idle: Duration) -> Option<Instant> {
-        if self.active.load(Ordering::Acquire) > 0 {
-            return None;
+    /// Resolves once no RPC has been in flight for `idle`.
+    async fn idle(&self, idle: Duration) {
+        loop {
+            if self.active.load(Ordering::Acquire) > 0 {
+                tokio::time::sleep(idle).await;
+                continue;
+            }
+            let due = *self.idle_since.lock().unwrap_or_else(|e| e.into_inner()) + idle;
+            if Instant::now() >= due {
+                return;
+            }
+            tokio::time::sleep_until(due).await;
         }
-        let since = *self.idle_since.lock().unwrap_or_else(|e| e.into_inner());
-        Some(since + idle)
     }
 }
 
 /// One RPC in flight; dropped when its response has ended.
-pub struct RpcGuard(Arc<ConnState>);
+struct RpcGuard(Arc<ConnState>);
+
+impl RpcGuard {
+    fn begin(state: &Arc<ConnState>) -> Self {
+        state.active.fetch_add(1, Ordering::AcqRel);
+        Self(state.clone())
+    }
+}
 
 impl Drop for RpcGuard {
     fn drop(&mut self) {
@@ -160,103 +219,123 @@ impl Drop for RpcGuard {
     }
 }
 
-/// What a request learns of its connection: the TCP details and the shared state.
-#[derive(Debug, Clone)]
-pub struct ConnInfo {
-    pub tcp: TcpConnectInfo,
-    pub state: Arc<ConnState>,
+/// The routes of one connection: each request learns its peer, and counts as in
+/// flight until its response body ends.
+#[derive(Clone)]
+struct Counted {
+    routes: Routes,
+    info: TcpConnectInfo,
+    state: Arc<ConnState>,
 }
 
-/// An accepted connection under its deadlines.
-pub(super) struct Conn {
+impl<B> tower_service::Service<http::Request<B>> for Counted
+where
+    Routes: tower_service::Service<
+            http::Request<B>,
+            Response = http::Response<TonicBody>,
+            Error = Infallible,
+        >,
+    <Routes as tower_service::Service<http::Request<B>>>::Future: Send + 'static,
+{
+    type Response = http::Response<TonicBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        tower_service::Service::<http::Request<B>>::poll_ready(&mut self.routes, cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        request.extensions_mut().insert(self.info.clone());
+        let guard = RpcGuard::begin(&self.state);
+        let response = self.routes.call(request);
+        Box::pin(async move {
+            let response = response.await?;
+            Ok(response.map(|body| {
+                TonicBody::new(CountedBody {
+                    inner: body,
+                    _guard: guard,
+                })
+            }))
+        })
+    }
+}
+
+/// A response body that holds its RPC's guard until it is done with.
+struct CountedBody {
+    inner: TonicBody,
+    _guard: RpcGuard,
+}
+
+impl Body for CountedBody {
+    type Data = <TonicBody as Body>::Data;
+    type Error = <TonicBody as Body>::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A connection whose first 24 bytes (the HTTP/2 preface) must arrive in time.
+struct Handshake {
     io: TcpStream,
-    _permit: Option<OwnedSemaphorePermit>,
-    state: Arc<ConnState>,
-    limits: ConnLimits,
     /// Preface bytes still to come.
     preface_left: usize,
-    accepted: Instant,
     deadline: Pin<Box<Sleep>>,
+    /// Set once the whole preface has arrived.
+    done: Arc<AtomicBool>,
 }
 
-impl Conn {
-    fn new(io: TcpStream, permit: Option<OwnedSemaphorePermit>, limits: ConnLimits) -> Self {
-        let accepted = Instant::now();
+impl Handshake {
+    fn new(io: TcpStream, timeout: Duration) -> Self {
         Self {
             io,
-            _permit: permit,
-            state: Arc::new(ConnState::new()),
-            limits,
             preface_left: PREFACE_BYTES,
-            accepted,
-            deadline: Box::pin(tokio::time::sleep_until(
-                accepted + limits.handshake_timeout,
-            )),
-        }
-    }
-
-    /// The moment this connection is due to close: the handshake deadline until the
-    /// preface is in, then the idle one (re-checked later while RPCs are in flight).
-    fn due(&self) -> Instant {
-        if self.preface_left > 0 {
-            return self.accepted + self.limits.handshake_timeout;
-        }
-        self.state
-            .idle_deadline(self.limits.idle_timeout)
-            .unwrap_or_else(|| Instant::now() + self.limits.idle_timeout)
-    }
-
-    /// An error if the connection is past its deadline; else arms the timer, so the
-    /// reader is woken when it comes.
-    fn check_deadline(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
-        loop {
-            let due = self.due();
-            if Instant::now() >= due {
-                let what = if self.preface_left > 0 {
-                    "the HTTP/2 handshake did not arrive in time"
-                } else {
-                    "the connection was idle too long"
-                };
-                return Err(io::Error::new(io::ErrorKind::TimedOut, what));
-            }
-            if self.deadline.deadline() != due {
-                self.deadline.as_mut().reset(due);
-            }
-            if self.deadline.as_mut().poll(cx).is_pending() {
-                return Ok(());
-            }
+            deadline: Box::pin(tokio::time::sleep(timeout)),
+            done: Arc::new(AtomicBool::new(false)),
         }
     }
 }
 
-impl Connected for Conn {
-    type ConnectInfo = ConnInfo;
-
-    fn connect_info(&self) -> ConnInfo {
-        ConnInfo {
-            tcp: self.io.connect_info(),
-            state: self.state.clone(),
-        }
-    }
-}
-
-impl AsyncRead for Conn {
+impl AsyncRead for Handshake {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        this.check_deadline(cx)?;
+        if this.preface_left > 0 && this.deadline.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the HTTP/2 handshake did not arrive in time",
+            )));
+        }
         let before = buf.filled().len();
         ready!(Pin::new(&mut this.io).poll_read(cx, buf))?;
-        let read = buf.filled().len() - before;
-        this.preface_left = this.preface_left.saturating_sub(read);
+        if this.preface_left > 0 {
+            this.preface_left = this
+                .preface_left
+                .saturating_sub(buf.filled().len() - before);
+            if this.preface_left == 0 {
+                this.done.store(true, Ordering::Release);
+            }
+        }
         Poll::Ready(Ok(()))
     }
 }
 
-impl AsyncWrite for Conn {
+impl AsyncWrite for Handshake {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

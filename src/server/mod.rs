@@ -18,7 +18,6 @@
 //! This is the one place that picks the backend from the URL scheme
 //! ([`OpenStore`]); everything below is generic over [`crate::store::Store`].
 
-mod active;
 mod conn;
 mod data_dir;
 mod health;
@@ -52,8 +51,6 @@ pub const SIGNING_QUEUE: usize = 1024;
 pub enum ServeError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("serving failed: {0}")]
-    Transport(#[from] tonic::transport::Error),
     #[error("cannot build the reflection service: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("signing keys: {0}")]

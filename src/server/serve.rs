@@ -2,16 +2,14 @@
 //! tasks beside them, and the graceful drain when the shutdown future resolves.
 
 use std::future::Future;
-use std::time::Duration;
 
-use tokio::sync::{oneshot, watch};
-use tonic::transport::server::TcpIncoming;
+use tokio::sync::watch;
+use tonic::service::Routes;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 use tracing::{info, warn};
 
-use super::active::ActiveRpcsLayer;
-use super::conn::{ConnLimits, Incoming};
+use super::conn::{self, ConnLimits};
 use super::startup::Wired;
 use super::{ServeError, health, purge, sync};
 use crate::config::ConfigError;
@@ -21,12 +19,6 @@ use crate::store::Store;
 
 /// The largest request accepted, in bytes.
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
-
-/// How long an HTTP/2 PING may go unanswered before the connection is closed.
-const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// TCP keepalive on every connection, for peers that vanished without a word.
-const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
 
 /// Serves until `shutdown` resolves, then drains and closes.
 pub(super) async fn run<S: Store>(
@@ -74,7 +66,6 @@ pub(super) async fn run<S: Store>(
         "ready"
     );
 
-    let (draining, drain_started) = oneshot::channel::<()>();
     let signal = {
         let reporter = reporter.clone();
         async move {
@@ -86,51 +77,41 @@ pub(super) async fn run<S: Store>(
             let _ = stop_health.send(true);
             let _ = health_probe.await;
             set_serving(&reporter, ServingStatus::NotServing).await;
-            let _ = draining.send(());
         }
     };
     let limits = &config.connections;
-    let incoming = Incoming::new(
-        TcpIncoming::from(listener)
-            .with_nodelay(Some(true))
-            .with_keepalive(Some(TCP_KEEPALIVE)),
-        ConnLimits {
-            max_connections: limits.max_connections,
-            handshake_timeout: limits.handshake_timeout,
-            idle_timeout: limits.idle_timeout,
-        },
-    );
-    let serve = tonic::transport::Server::builder()
-        .max_concurrent_streams(limits.max_streams)
-        .http2_max_header_list_size(limits.max_header_bytes)
-        .http2_keepalive_interval(Some(limits.keepalive_interval))
-        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
-        .layer(ActiveRpcsLayer)
-        .add_service(health_service)
+    let limits = ConnLimits {
+        max_connections: limits.max_connections,
+        max_streams: limits.max_streams,
+        max_header_bytes: limits.max_header_bytes,
+        handshake_timeout: limits.handshake_timeout,
+        idle_timeout: limits.idle_timeout,
+        keepalive_interval: limits.keepalive_interval,
+    };
+    let routes = Routes::new(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(service)
-        .serve_with_incoming_shutdown(incoming, signal);
+        .add_service(service);
+    let mut connections = conn::serve(listener, routes, limits, signal).await;
     let grace = config.shutdown_grace;
-    let result = tokio::select! {
-        result = serve => result.map_err(ServeError::from),
-        () = async {
-            if drain_started.await.is_err() {
-                std::future::pending::<()>().await;
-            }
-            tokio::time::sleep(grace).await;
-        } => {
-            warn!(grace_secs = grace.as_secs(), "in-flight RPCs did not finish in time; closing");
-            Ok(())
-        }
-    };
+    let drained = tokio::time::timeout(grace, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        warn!(
+            grace_secs = grace.as_secs(),
+            "in-flight RPCs did not finish in time; closing"
+        );
+        connections.abort_all();
+    }
 
     let _ = stop_tasks.send(true);
     let _ = purge.await;
     let _ = sync.await;
     auth.store().close().await;
     info!("stopped");
-    result
+    Ok(())
 }
 
 /// Reflection over tessera's API, health, reflection itself, and the `google.rpc` error

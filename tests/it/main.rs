@@ -6,6 +6,7 @@ mod pg;
 mod relay;
 
 mod binary;
+mod connections;
 mod data_dir;
 mod guard;
 mod jwks;
