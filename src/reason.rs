@@ -35,6 +35,12 @@ pub enum Reason {
     RefreshTokenReused,
     /// The database cannot be reached right now; retry shortly.
     Unavailable,
+    /// The request could not be read: not a well-formed message of the RPC's type.
+    MalformedRequest,
+    /// The request is larger than the server accepts.
+    RequestTooLarge,
+    /// No such service or method.
+    Unimplemented,
     /// Something failed inside tessera; details are in its log, not in the answer.
     Internal,
 }
@@ -56,6 +62,9 @@ impl Reason {
             Reason::PermissionDenied => "PERMISSION_DENIED",
             Reason::RefreshTokenReused => "REFRESH_TOKEN_REUSED",
             Reason::Unavailable => "UNAVAILABLE",
+            Reason::MalformedRequest => "MALFORMED_REQUEST",
+            Reason::RequestTooLarge => "REQUEST_TOO_LARGE",
+            Reason::Unimplemented => "UNIMPLEMENTED",
             Reason::Internal => "INTERNAL",
         }
     }

@@ -58,6 +58,39 @@ impl From<VerifyError> for Status {
     }
 }
 
+/// The status for one the gRPC framework made itself, before any handler ran (a
+/// request that does not decode, one too large, an unknown method), which would carry
+/// no ErrorInfo and the decoder's own words: the same code class, a fixed message,
+/// and an ErrorInfo. `framework_message` is logged, never sent.
+pub fn from_framework(code: Code, framework_message: &str) -> Status {
+    tracing::debug!(code = ?code, error = framework_message, "request refused by the gRPC layer");
+    match code {
+        Code::Internal | Code::InvalidArgument | Code::Unknown => status(
+            Code::InvalidArgument,
+            "malformed request",
+            Reason::MalformedRequest,
+        ),
+        Code::OutOfRange | Code::ResourceExhausted => status(
+            Code::ResourceExhausted,
+            "request too large",
+            Reason::RequestTooLarge,
+        ),
+        Code::Unimplemented => status(Code::Unimplemented, "unknown method", Reason::Unimplemented),
+        // Health's answer for a service it does not know.
+        Code::NotFound => status(Code::NotFound, "no such service", Reason::Unimplemented),
+        Code::Ok
+        | Code::Cancelled
+        | Code::DeadlineExceeded
+        | Code::AlreadyExists
+        | Code::PermissionDenied
+        | Code::FailedPrecondition
+        | Code::Aborted
+        | Code::Unavailable
+        | Code::DataLoss
+        | Code::Unauthenticated => status(code, "request failed", Reason::Internal),
+    }
+}
+
 /// No `authorization: Bearer <token>` on a guarded call.
 pub fn missing_bearer() -> Status {
     status(

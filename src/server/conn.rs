@@ -38,7 +38,10 @@ use tokio::time::{Instant, Sleep};
 use tonic::body::Body as TonicBody;
 use tonic::service::Routes;
 use tonic::transport::server::TcpConnectInfo;
+use tonic::{Code, Status};
 use tracing::{debug, warn};
+
+use crate::grpc::status::from_framework;
 
 /// The length of the HTTP/2 client preface (RFC 9113 §3.4).
 const PREFACE_BYTES: usize = 24;
@@ -251,6 +254,17 @@ where
         let response = self.routes.call(request);
         Box::pin(async move {
             let response = response.await?;
+            // A status the framework made (trailers-only, with no details) is given
+            // tessera's ErrorInfo instead of the decoder's words.
+            let headers = response.headers();
+            if let Some(code) = headers.get("grpc-status")
+                && code.as_bytes() != b"0"
+                && !headers.contains_key("grpc-status-details-bin")
+            {
+                let framework = Status::from_header_map(headers);
+                let message = framework.as_ref().map_or("", Status::message);
+                return Ok(from_framework(Code::from_bytes(code.as_bytes()), message).into_http());
+            }
             Ok(response.map(|body| {
                 TonicBody::new(CountedBody {
                     inner: body,

@@ -14,6 +14,7 @@ mod layers;
 mod load;
 mod login;
 mod logout;
+mod malformed;
 mod postgres;
 mod refresh;
 mod register;
