@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-pub use crate::auth::RoleChange;
 use crate::auth::keys::{KeyInfo, KeysError, Keystore};
+pub use crate::auth::{RoleChange, RoleEdit};
 
 use crate::auth::change_role as change_role_in;
 use crate::clock::unix_now;
@@ -107,6 +107,9 @@ impl<C: KeysCommand> WithStore for OnKeys<C> {
             migrate_store(&store, false).await?;
             let master = master_key_for(&self.config, &store).await?;
             let keystore = Keystore::new(store.clone(), master, self.tokens.horizon_secs());
+            // Prove the master key opens every stored key before touching anything: a
+            // key sealed with a mistyped master key would lock every instance out.
+            keystore.load(None).await?;
             Ok(self.command.run(&keystore, unix_now()).await?)
         }
         .await;
@@ -177,7 +180,7 @@ pub async fn list_keys(
 struct ChangeRole {
     email: Email,
     role: Role,
-    grant: bool,
+    edit: RoleEdit,
 }
 
 impl WithStore for ChangeRole {
@@ -186,7 +189,7 @@ impl WithStore for ChangeRole {
     async fn run<S: Store>(self, store: S) -> Self::Output {
         let result = async {
             migrate_store(&store, false).await?;
-            let change = change_role_in(&store, &self.email, &self.role, self.grant, unix_now());
+            let change = change_role_in(&store, &self.email, &self.role, self.edit, unix_now());
             Ok(change.await?)
         }
         .await;
@@ -195,13 +198,14 @@ impl WithStore for ChangeRole {
     }
 }
 
-/// Grants (`grant = true`) or revokes `role` for the user with `email`. Tokens
-/// carry the change from the user's next login or refresh.
+/// Grants or revokes `role` for the user with `email` (see [`RoleEdit`]). Tokens
+/// carry the change from the user's next login or refresh; a revocation that ends
+/// the sessions reaches every running instance as any logout does.
 pub async fn change_role(
     config: &StoreConfig,
     email: &str,
     role: &str,
-    grant: bool,
+    edit: RoleEdit,
 ) -> Result<RoleChange, AdminError> {
     let email = Email::parse(email).map_err(|e| ConfigError::new("EMAIL", e.to_string()))?;
     let role = Role::parse(role).ok_or_else(|| {
@@ -210,5 +214,5 @@ pub async fn change_role(
             "expected 1 to 64 of a-z, 0-9, '-', '_', '.' and ':'",
         )
     })?;
-    on_store(config, ChangeRole { email, role, grant }).await?
+    on_store(config, ChangeRole { email, role, edit }).await?
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use tessera::admin::{self, AdminError, RoleChange};
+use tessera::admin::{self, AdminError, RoleChange, RoleEdit};
 use tessera::bench::BenchArgs;
 use tessera::clock::Clock;
 use tessera::config::{
@@ -66,6 +66,10 @@ pub enum UsersCommand {
         email: String,
         /// The role.
         role: String,
+        /// Leave the user's sessions alive: their tokens keep the role until they
+        /// expire (by default the sessions end, so the role is gone at once).
+        #[arg(long)]
+        keep_sessions: bool,
     },
 }
 
@@ -142,12 +146,19 @@ pub fn run(cli: Cli) -> ExitCode {
             list,
         ),
         Command::Users { command } => {
-            let (store, email, role, grant) = match command {
-                UsersCommand::GrantRole { store, email, role } => (store, email, role, true),
-                UsersCommand::RevokeRole { store, email, role } => (store, email, role, false),
+            let (store, email, role, edit) = match command {
+                UsersCommand::GrantRole { store, email, role } => {
+                    (store, email, role, RoleEdit::Grant)
+                }
+                UsersCommand::RevokeRole {
+                    store,
+                    email,
+                    role,
+                    keep_sessions,
+                } => (store, email, role, RoleEdit::Revoke { keep_sessions }),
             };
             operator(
-                || Ok((StoreConfig::from_args(store)?, email, role, grant)),
+                || Ok((StoreConfig::from_args(store)?, email, role, edit)),
                 change_role,
             )
         }
@@ -224,12 +235,15 @@ async fn list((store, tokens): (StoreConfig, TokenConfig)) -> Result<(), AdminEr
 }
 
 async fn change_role(
-    (store, email, role, grant): (StoreConfig, String, String, bool),
+    (store, email, role, edit): (StoreConfig, String, String, RoleEdit),
 ) -> Result<(), AdminError> {
     let role_name = role.trim();
-    match admin::change_role(&store, &email, &role, grant).await? {
-        RoleChange::Changed if grant => println!("granted {role_name}"),
-        RoleChange::Changed => println!("revoked {role_name}"),
+    let grant = edit == RoleEdit::Grant;
+    match admin::change_role(&store, &email, &role, edit).await? {
+        RoleChange::Changed { .. } if grant => println!("granted {role_name}"),
+        RoleChange::Changed { sessions_ended } => {
+            println!("revoked {role_name}; ended {sessions_ended} session(s)");
+        }
         RoleChange::Unchanged if grant => println!("the user has {role_name} already"),
         RoleChange::Unchanged => println!("the user does not have {role_name}"),
         RoleChange::NoSuchUser => {

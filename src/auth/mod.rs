@@ -33,7 +33,7 @@ use std::time::Duration;
 pub use error::AuthError;
 pub use keyring::VerifySettings;
 pub use revocations::Revocation;
-pub use roles::{RoleChange, change_role};
+pub use roles::{RoleChange, RoleEdit, change_role};
 pub use tokens::IssuedTokens;
 
 use crate::clock::{Clock, secs};

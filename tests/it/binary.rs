@@ -475,6 +475,16 @@ fn a_master_key_that_does_not_open_the_stored_keys_exits_2_naming_it() {
     assert_eq!(errors.len(), 1, "{stderr}");
     assert!(errors[0].contains("invalid TESSERA_MASTER_KEY"), "{stderr}");
     assert!(!stderr.contains(&other), "{stderr}");
+
+    // The operator commands prove the key first: a mistyped one changes nothing.
+    for command in [&["keys", "rotate", "--now"][..], &["keys", "list"]] {
+        let (code, _, stderr) = run(&data, command, &[("TESSERA_MASTER_KEY", &other)]);
+        assert_eq!(code, Some(2), "{command:?}: {stderr}");
+        assert!(stderr.contains("invalid TESSERA_MASTER_KEY"), "{stderr}");
+    }
+    let (code, stdout, stderr) = run(&data, &["keys", "list"], &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout.lines().count(), 2, "one key, no more: {stdout}");
 }
 
 #[tokio::test]

@@ -16,6 +16,7 @@ use tonic::{Code, Request, Status};
 
 use crate::harness::{self, Backend, TestServer, assert_error, email, eventually};
 use crate::relay::Relay;
+use tessera::admin::{RoleChange, RoleEdit};
 
 #[path = "../../examples/orders/service.rs"]
 mod service;
@@ -252,10 +253,11 @@ async fn a_user_token_on_the_admin_call_is_permission_denied_and_a_granted_role_
         "PERMISSION_DENIED",
     );
 
-    let change = tessera::admin::change_role(&tessera.config.store, &address, "admin", true)
-        .await
-        .unwrap();
-    assert_eq!(change, tessera::admin::RoleChange::Changed);
+    let change =
+        tessera::admin::change_role(&tessera.config.store, &address, "admin", RoleEdit::Grant)
+            .await
+            .unwrap();
+    assert_eq!(change, RoleChange::Changed { sessions_ended: 0 });
     // Roles reach tokens at the next refresh (or login).
     let refreshed = tessera.refresh(&pair.refresh_token).await.unwrap();
     assert!(orders.all_with(&refreshed.access_token).await.is_ok());
@@ -265,16 +267,55 @@ async fn a_user_token_on_the_admin_call_is_permission_denied_and_a_granted_role_
             .contains(&"admin".to_string())
     );
 
-    let change = tessera::admin::change_role(&tessera.config.store, &address, "admin", false)
+    let keep = RoleEdit::Revoke {
+        keep_sessions: true,
+    };
+    let change = tessera::admin::change_role(&tessera.config.store, &address, "admin", keep)
         .await
         .unwrap();
-    assert_eq!(change, tessera::admin::RoleChange::Changed);
+    assert_eq!(change, RoleChange::Changed { sessions_ended: 0 });
     let again = tessera.refresh(&refreshed.refresh_token).await.unwrap();
     assert_error(
         orders.all_with(&again.access_token).await,
         Code::PermissionDenied,
         "PERMISSION_DENIED",
     );
+}
+
+#[tokio::test]
+async fn revoking_a_role_ends_the_users_sessions_so_its_tokens_stop_at_once() {
+    let tessera = spawn_tessera(Backend::Sqlite).await;
+    let orders = start_orders(tessera.addr, verifier_config()).await;
+    let address = email("demoted");
+    tessera.register(&address).await;
+    let grant = RoleEdit::Grant;
+    tessera::admin::change_role(&tessera.config.store, &address, "admin", grant)
+        .await
+        .unwrap();
+    let admin = tessera.new_session(&address).await;
+    let other = tessera.new_session(&address).await;
+    assert!(orders.all_with(&admin.access_token).await.is_ok());
+
+    let revoke = RoleEdit::Revoke {
+        keep_sessions: false,
+    };
+    let change = tessera::admin::change_role(&tessera.config.store, &address, "admin", revoke)
+        .await
+        .unwrap();
+    assert_eq!(change, RoleChange::Changed { sessions_ended: 2 });
+    // The live verifier learns it from tessera's next sync, as any revocation.
+    let refused = eventually(Duration::from_secs(5), || async {
+        orders.all_with(&admin.access_token).await.is_err()
+    })
+    .await;
+    assert!(refused, "the admin token stopped verifying");
+    for pair in [&admin, &other] {
+        assert_error(
+            tessera.refresh(&pair.refresh_token).await,
+            Code::Unauthenticated,
+            "TOKEN_REVOKED",
+        );
+    }
 }
 
 async fn a_logout_is_refused_by_the_example_within_a_second(backend: Backend) {
