@@ -27,6 +27,9 @@ type Backend = SqliteStore;
 /// Its row type.
 type DbRow = sqlx::sqlite::SqliteRow;
 
+/// How often the change feed looks for other processes' commits.
+const CHANGE_POLL: Duration = Duration::from_millis(250);
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// A SQLite-backed [`super::Store`].
@@ -97,9 +100,30 @@ impl SqliteStore {
 
     async fn announce_keys(&self) {}
 
-    /// Nothing to hear: changes made by `tessera keys` on the same file are read by
-    /// the server's periodic sync.
-    async fn listen_changes(&self, _changes: mpsc::Sender<Change>) {
-        std::future::pending::<()>().await;
+    /// Hears what other processes on the same file commit (`tessera keys`, `tessera
+    /// users`): SQLite's `PRAGMA data_version` on one held connection moves whenever
+    /// another connection commits, so it is read every [`CHANGE_POLL`] and a move
+    /// asks for a [`Change::Resync`]. This process's own writes move it too; a
+    /// resync then re-reads what is already known, at most once per poll.
+    async fn listen_changes(&self, changes: mpsc::Sender<Change>) {
+        let Ok(mut conn) = self.pool.acquire().await else {
+            return std::future::pending().await;
+        };
+        let mut seen: Option<i64> = None;
+        let mut ticker = tokio::time::interval(CHANGE_POLL);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            let Ok(version) = sqlx::query_scalar::<_, i64>("PRAGMA data_version")
+                .fetch_one(&mut *conn)
+                .await
+            else {
+                continue;
+            };
+            if seen.is_some_and(|v| v != version) && changes.send(Change::Resync).await.is_err() {
+                return;
+            }
+            seen = Some(version);
+        }
     }
 }
