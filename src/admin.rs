@@ -36,6 +36,9 @@ impl From<KeysError> for AdminError {
         match e {
             KeysError::Sealed { .. } => AdminError::Config(wrong_master_key(&e)),
             KeysError::Store(e) => AdminError::Store(e),
+            KeysError::NoSuchKey { .. } | KeysError::StillSigning { .. } => {
+                AdminError::Config(ConfigError::new("KID", e.to_string()))
+            }
             other => AdminError::Keys(other),
         }
     }
@@ -147,6 +150,16 @@ impl KeysCommand for Rotate {
 
 struct List;
 
+struct Withdraw(String);
+
+impl KeysCommand for Withdraw {
+    type Output = ();
+
+    async fn run<S: Store>(self, keystore: &Keystore<S>, now: i64) -> Result<(), KeysError> {
+        keystore.withdraw(&self.0, now).await
+    }
+}
+
 impl KeysCommand for List {
     type Output = Vec<KeyInfo>;
 
@@ -167,6 +180,16 @@ pub async fn rotate_key(
     delay: Duration,
 ) -> Result<(String, i64), AdminError> {
     on_keys(config, tokens, Rotate(delay)).await
+}
+
+/// Withdraws the key `kid` (after a leak): no instance publishes or trusts it from
+/// its next read of the keys, within a second; live verifiers are told at once.
+pub async fn withdraw_key(
+    config: &StoreConfig,
+    tokens: TokenConfig,
+    kid: &str,
+) -> Result<(), AdminError> {
+    on_keys(config, tokens, Withdraw(kid.trim().to_owned())).await
 }
 
 /// Every stored key with its state now.

@@ -91,6 +91,17 @@ pub enum KeysCommand {
         #[arg(long)]
         now: bool,
     },
+    /// Withdraw a key at once (after a leak): it is no longer published or trusted,
+    /// and tokens it signed stop verifying. The key that signs now cannot be
+    /// withdrawn: run `keys rotate --now` first.
+    Withdraw {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        tokens: TokenArgs,
+        /// The key's kid, as `keys list` shows it.
+        kid: String,
+    },
     /// List the stored keys: kid, state (staged, signing, retiring, expired) and times.
     List {
         #[command(flatten)]
@@ -133,6 +144,18 @@ pub fn run(cli: Cli) -> ExitCode {
                 ))
             },
             rotate,
+        ),
+        Command::Keys {
+            command: KeysCommand::Withdraw { store, tokens, kid },
+        } => operator(
+            || {
+                Ok((
+                    StoreConfig::from_args(store)?,
+                    TokenConfig::from_args(&tokens)?,
+                    kid,
+                ))
+            },
+            withdraw,
         ),
         Command::Keys {
             command: KeysCommand::List { store, tokens },
@@ -213,6 +236,14 @@ async fn rotate(
         "staged {kid}: published now, signing from {}",
         rfc3339(activates_at)
     );
+    Ok(())
+}
+
+async fn withdraw(
+    (store, tokens, kid): (StoreConfig, TokenConfig, String),
+) -> Result<(), AdminError> {
+    admin::withdraw_key(&store, tokens, &kid).await?;
+    println!("withdrew {}: no longer published or trusted", kid.trim());
     Ok(())
 }
 

@@ -31,6 +31,12 @@ pub enum KeysError {
     /// The store holds no key (start-up stores one, so this is a fault).
     #[error("no signing key is stored")]
     Empty,
+    /// No stored key has this kid.
+    #[error("no stored key has the kid {kid}")]
+    NoSuchKey { kid: String },
+    /// The key signs now: withdrawing it would hand signing back to an older key.
+    #[error("{kid} signs now: run `tessera keys rotate --now` first, then withdraw it")]
+    StillSigning { kid: String },
 }
 
 /// A stored key and its state at the time it was listed.
@@ -176,6 +182,26 @@ impl<S: KeyStore> Keystore<S> {
             });
         }
         Ok(key)
+    }
+
+    /// Withdraws the key `kid` at `now`: it is deleted, so no instance publishes or
+    /// trusts it from its next read of the keys. The key that signs cannot be
+    /// withdrawn (a new one must sign first).
+    pub async fn withdraw(&self, kid: &str, now: i64) -> Result<(), KeysError> {
+        let keys = self.list(now).await?;
+        let key = keys
+            .iter()
+            .find(|k| k.kid == kid)
+            .ok_or_else(|| KeysError::NoSuchKey {
+                kid: kid.to_owned(),
+            })?;
+        if key.state == KeyState::Signing {
+            return Err(KeysError::StillSigning {
+                kid: kid.to_owned(),
+            });
+        }
+        self.store.delete_signing_key(kid).await?;
+        Ok(())
     }
 
     /// Deletes the keys that expired by `now`; returns their kids.

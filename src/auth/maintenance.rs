@@ -3,7 +3,7 @@
 
 use tokio::sync::broadcast;
 
-use super::{Auth, AuthError, Revocation};
+use super::{Auth, AuthError, Revocation, Watched};
 use crate::store::{RevokedRow, Store};
 
 impl<S: Store> Auth<S> {
@@ -26,7 +26,7 @@ impl<S: Store> Auth<S> {
 
     /// Follows the revocation set: every session remembered now, and a receiver of
     /// every revocation learned from now on (see `revocations.rs`).
-    pub fn watch_revocations(&self) -> (Vec<Revocation>, broadcast::Receiver<Revocation>) {
+    pub fn watch_revocations(&self) -> (Vec<Revocation>, broadcast::Receiver<Watched>) {
         self.revocations.watch()
     }
 
@@ -36,6 +36,9 @@ impl<S: Store> Auth<S> {
         let now = self.clock.now();
         self.revocations.prune(now);
         let keys = self.keys.purge(now).await.map_err(AuthError::Keys)?;
+        if !keys.is_empty() {
+            self.revocations.keys_changed();
+        }
         let sessions = self
             .store
             .purge_sessions(now, self.revocations.horizon(now))

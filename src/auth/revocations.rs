@@ -27,11 +27,20 @@ pub struct Revocation {
     pub forget_after: i64,
 }
 
+/// What WatchRevocations streams follow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Watched {
+    /// A session was revoked.
+    Revoked(Revocation),
+    /// The published signing keys changed.
+    KeysChanged,
+}
+
 /// The revoked sessions this instance knows, and their broadcast.
 pub struct Revocations {
     set: Arc<RevokedSessions>,
     /// Every revocation the set learns, for WatchRevocations streams.
-    feed: broadcast::Sender<Revocation>,
+    feed: broadcast::Sender<Watched>,
     /// How long a revoked session must be remembered: access TTL plus leeway.
     memory_secs: i64,
 }
@@ -62,10 +71,10 @@ impl Revocations {
         let forget_after = revoked_at.saturating_add(self.memory_secs);
         if self.set.insert(&sid, forget_after) {
             // No receiver is fine: nobody is watching.
-            let _ = self.feed.send(Revocation {
+            let _ = self.feed.send(Watched::Revoked(Revocation {
                 session_id: sid,
                 forget_after,
-            });
+            }));
         }
     }
 
@@ -84,7 +93,7 @@ impl Revocations {
     /// A receiver of every revocation learned from now on, and every session
     /// remembered now. The receiver is taken first, so no revocation falls between
     /// the two; one may be in both, which is harmless.
-    pub fn watch(&self) -> (Vec<Revocation>, broadcast::Receiver<Revocation>) {
+    pub fn watch(&self) -> (Vec<Revocation>, broadcast::Receiver<Watched>) {
         let receiver = self.feed.subscribe();
         let snapshot = self
             .set
@@ -96,6 +105,11 @@ impl Revocations {
             })
             .collect();
         (snapshot, receiver)
+    }
+
+    /// Tells the watchers that the published keys changed.
+    pub fn keys_changed(&self) {
+        let _ = self.feed.send(Watched::KeysChanged);
     }
 
     /// Forgets the sessions whose tokens have all expired by `now`.

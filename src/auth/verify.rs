@@ -22,8 +22,13 @@ impl<S: Store> Auth<S> {
     }
 
     /// Reads the signing keys again and swaps them in; returns whether the set of
-    /// kids changed.
+    /// kids changed. A change is told to the WatchRevocations streams, so live
+    /// verifiers fetch the keys at once (a withdrawn key stops being trusted).
     pub async fn reload_keys(&self) -> Result<bool, KeysError> {
-        self.keys.reload(self.clock.now()).await
+        let changed = self.keys.reload(self.clock.now()).await?;
+        if changed {
+            self.revocations.keys_changed();
+        }
+        Ok(changed)
     }
 }

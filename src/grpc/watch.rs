@@ -9,7 +9,7 @@ use tonic::Status;
 use tracing::debug;
 
 use super::convert::{duration, revoked_session, timestamp};
-use crate::auth::{Auth, Revocation};
+use crate::auth::{Auth, Revocation, Watched};
 use crate::proto;
 use crate::store::Store;
 
@@ -35,6 +35,7 @@ impl<S: Store> Stream<S> {
             snapshot,
             sent_at: Some(timestamp(self.auth.clock().now())),
             heartbeat_interval: Some(duration(self.heartbeat)),
+            keys_changed: false,
         }
     }
 
@@ -59,7 +60,7 @@ impl<S: Store> Stream<S> {
     pub(super) async fn run(
         mut self,
         snapshot: Vec<Revocation>,
-        mut revocations: broadcast::Receiver<Revocation>,
+        mut revocations: broadcast::Receiver<Watched>,
     ) {
         if !self.send_snapshot(snapshot).await {
             return;
@@ -70,7 +71,11 @@ impl<S: Store> Stream<S> {
         loop {
             let next = tokio::select! {
                 received = revocations.recv() => match received {
-                    Ok(revocation) => self.event(&[revocation], false),
+                    Ok(Watched::Revoked(revocation)) => self.event(&[revocation], false),
+                    Ok(Watched::KeysChanged) => proto::RevocationEvent {
+                        keys_changed: true,
+                        ..self.event(&[], false)
+                    },
                     Err(broadcast::error::RecvError::Lagged(missed)) => {
                         // Fell behind: send the whole set again rather than lose any.
                         debug!(missed, "revocation stream lagged; resending the set");

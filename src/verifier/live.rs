@@ -95,6 +95,10 @@ fn apply(shared: &Shared, event: &RevocationEvent) {
             .map_or(i64::MAX, |t| t.seconds);
         shared.revoked.insert(&session.session_id, forget_after);
     }
+    if event.keys_changed {
+        // A key was staged or withdrawn: fetch the set now, past the cooldown.
+        shared.fetch_keys_now();
+    }
     if event.sessions.is_empty() {
         // Heartbeats are a good time to forget what can no longer matter.
         shared.revoked.prune(unix_now());

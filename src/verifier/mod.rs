@@ -288,6 +288,13 @@ impl Shared {
         self.millis_since_epoch().saturating_sub(last) > bound
     }
 
+    /// Asks the key task for a fetch now, whatever the cooldown: tessera said the
+    /// keys changed.
+    fn fetch_keys_now(&self) {
+        *self.last_refetch.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        self.refetch.notify_one();
+    }
+
     /// Asks the key task for a fetch now, unless one was asked for within the
     /// cooldown: a flood of forged `kid`s costs tessera one GetJwks per cooldown.
     fn want_keys(&self) {

@@ -589,3 +589,60 @@ impl tessera::server::WithStore for RevokeBehindTheBack {
         store.close().await;
     }
 }
+
+#[tokio::test]
+async fn a_withdrawn_key_stops_being_trusted_by_tessera_and_a_live_verifier_at_once() {
+    let tessera = spawn_tessera(Backend::Sqlite).await;
+    let mut config = verifier_config();
+    // Only the push can make the verifier drop the key in time.
+    config.jwks_refresh = Duration::from_secs(3600);
+    let orders = start_orders(tessera.addr, config).await;
+    let (_, leaked) = tessera.login_as(&email("leak")).await;
+    let kid = jsonwebtoken::decode_header(&leaked.access_token)
+        .unwrap()
+        .kid
+        .unwrap();
+    assert!(orders.mine_with(&leaked.access_token).await.is_ok());
+    let store = &tessera.config.store;
+    let tokens = tessera.config.tokens();
+
+    // The key that signs cannot go first: a new one must sign.
+    let refused = tessera::admin::withdraw_key(store, tokens, &kid).await;
+    assert!(
+        matches!(&refused, Err(tessera::admin::AdminError::Config(e)) if e.var == "KID"),
+        "{refused:?}"
+    );
+    tessera::admin::rotate_key(store, tokens, Duration::ZERO)
+        .await
+        .unwrap();
+    // `--now` signs within the second: wait for `keys list` to say so, as an operator would.
+    let rotated = eventually(Duration::from_secs(3), || async {
+        let keys = tessera::admin::list_keys(store, tokens).await.unwrap();
+        keys.iter().any(|k| k.kid == kid && k.state.as_str() != "signing")
+    })
+    .await;
+    assert!(rotated);
+    tessera::admin::withdraw_key(store, tokens, &kid)
+        .await
+        .unwrap();
+
+    let distrusted = eventually(Duration::from_secs(2), || async {
+        orders.mine_with(&leaked.access_token).await.is_err()
+    })
+    .await;
+    assert!(distrusted, "the live verifier still trusts {kid}");
+    assert_error(
+        orders.mine_with(&leaked.access_token).await,
+        Code::Unauthenticated,
+        "TOKEN_INVALID",
+    );
+    assert_error(
+        tessera.verify(&leaked.access_token).await,
+        Code::Unauthenticated,
+        "TOKEN_INVALID",
+    );
+    assert!(
+        !tessera.jwks().await.iter().any(|k| k.kid == kid),
+        "{kid} is still published"
+    );
+}
