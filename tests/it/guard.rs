@@ -618,7 +618,8 @@ async fn a_withdrawn_key_stops_being_trusted_by_tessera_and_a_live_verifier_at_o
     // `--now` signs within the second: wait for `keys list` to say so, as an operator would.
     let rotated = eventually(Duration::from_secs(3), || async {
         let keys = tessera::admin::list_keys(store, tokens).await.unwrap();
-        keys.iter().any(|k| k.kid == kid && k.state.as_str() != "signing")
+        keys.iter()
+            .any(|k| k.kid == kid && k.state.as_str() != "signing")
     })
     .await;
     assert!(rotated);
