@@ -4,7 +4,23 @@
 use tokio::sync::broadcast;
 
 use super::{Auth, AuthError, Revocation, Watched};
-use crate::store::{RevokedRow, Store};
+use crate::domain::{Email, UserId};
+use crate::store::{RevokedRow, Store, StoreError};
+
+/// The email normalization of this version (see `migrations/*/0003_email_form.sql`).
+const EMAIL_FORM: i64 = 2;
+
+/// What bringing the stored emails to the current normalization did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EmailReport {
+    /// Rows rewritten to their new form.
+    pub rewritten: usize,
+    /// Users whose new form another user holds already (that user, if still found):
+    /// left as they are.
+    pub collisions: Vec<(UserId, Option<UserId>)>,
+    /// Users whose stored email is no longer valid: left as they are.
+    pub invalid: Vec<UserId>,
+}
 
 impl<S: Store> Auth<S> {
     /// Loads the sessions whose tokens may still be live into the revocation set.
@@ -28,6 +44,47 @@ impl<S: Store> Auth<S> {
     /// every revocation learned from now on (see `revocations.rs`).
     pub fn watch_revocations(&self) -> (Vec<Revocation>, broadcast::Receiver<Watched>) {
         self.revocations.watch()
+    }
+
+    /// Brings stored emails to the current normalization ([`crate::domain::Email`]),
+    /// once: each row whose email now normalizes differently is rewritten, unless
+    /// another account already holds the new form. Such collisions, and emails that
+    /// are no longer valid, are reported and left as they are, never merged; until
+    /// none is left, the next start looks again.
+    pub async fn renormalize_emails(&self) -> Result<EmailReport, AuthError> {
+        let mut report = EmailReport::default();
+        let store = &self.store;
+        if store.email_form().await.map_err(AuthError::from_store)? >= EMAIL_FORM {
+            return Ok(report);
+        }
+        for (id, stored) in store.user_emails().await.map_err(AuthError::from_store)? {
+            let Ok(email) = Email::parse(&stored) else {
+                report.invalid.push(id);
+                continue;
+            };
+            if email.as_str() == stored {
+                continue;
+            }
+            match store.rewrite_email(id, &stored, &email).await {
+                Ok(_) => report.rewritten += 1,
+                Err(StoreError::Conflict) => {
+                    let holder = store
+                        .user_by_email(&email)
+                        .await
+                        .map_err(AuthError::from_store)?
+                        .map(|u| u.id);
+                    report.collisions.push((id, holder));
+                }
+                Err(e) => return Err(AuthError::from_store(e)),
+            }
+        }
+        if report.collisions.is_empty() && report.invalid.is_empty() {
+            store
+                .set_email_form(EMAIL_FORM)
+                .await
+                .map_err(AuthError::from_store)?;
+        }
+        Ok(report)
     }
 
     /// Purges expired rows and keys, and forgets what can no longer matter; returns

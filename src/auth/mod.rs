@@ -19,7 +19,7 @@ mod error;
 mod keyring;
 pub mod keys;
 mod login;
-mod maintenance;
+pub mod maintenance;
 mod register;
 mod revocations;
 mod roles;

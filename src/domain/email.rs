@@ -15,37 +15,87 @@ pub enum EmailError {
     TooLong,
     #[error("email is not of the form local@domain.tld")]
     Malformed,
+    #[error("email contains an invisible or control character")]
+    Invisible,
 }
 
-/// A normalized email: trimmed, lower-cased, at most 254 bytes, `local@domain.tld`.
+/// A normalized email, at most 254 bytes, `local@domain.tld`.
+///
+/// Two spellings of one mailbox give one `Email`, which is what the unique index
+/// sees:
+/// - surrounding whitespace is trimmed, and the whole is case-folded (lower-cased)
+///   and brought to Unicode NFKC, so precomposed and decomposed accents, and
+///   fullwidth or other compatibility forms, are one;
+/// - the domain goes through IDNA (UTS #46, non-transitional) and is kept in its
+///   Unicode form, so `BÜCHER.de` and `xn--bcher-kva.de` are one;
+/// - invisible characters (zero-width spaces and joiners, bidi controls, variation
+///   selectors: Unicode's default-ignorable code points) and control characters are
+///   refused, not stripped, so nothing hidden can tell two accounts apart.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Email(String);
 
+/// Unicode's default-ignorable code points (DerivedCoreProperties): characters that
+/// render as nothing.
+const INVISIBLE: &[(char, char)] = &[
+    ('\u{00AD}', '\u{00AD}'),
+    ('\u{034F}', '\u{034F}'),
+    ('\u{061C}', '\u{061C}'),
+    ('\u{115F}', '\u{1160}'),
+    ('\u{17B4}', '\u{17B5}'),
+    ('\u{180B}', '\u{180F}'),
+    ('\u{200B}', '\u{200F}'),
+    ('\u{202A}', '\u{202E}'),
+    ('\u{2060}', '\u{206F}'),
+    ('\u{3164}', '\u{3164}'),
+    ('\u{FE00}', '\u{FE0F}'),
+    ('\u{FEFF}', '\u{FEFF}'),
+    ('\u{FFA0}', '\u{FFA0}'),
+    ('\u{FFF0}', '\u{FFF8}'),
+    ('\u{1BCA0}', '\u{1BCA3}'),
+    ('\u{1D173}', '\u{1D17A}'),
+    ('\u{E0000}', '\u{E0FFF}'),
+];
+
+fn invisible(c: char) -> bool {
+    c.is_control() || INVISIBLE.iter().any(|&(lo, hi)| (lo..=hi).contains(&c))
+}
+
 impl Email {
-    /// Trims, lower-cases and checks an email. Two inputs that differ only in case or
-    /// surrounding whitespace give the same `Email`, which is what the unique index sees.
+    /// Normalizes and checks an email (see [`Email`]).
     pub fn parse(raw: &str) -> Result<Self, EmailError> {
+        use unicode_normalization::UnicodeNormalization;
+
         let trimmed = raw.trim();
         if trimmed.is_empty() {
             return Err(EmailError::Missing);
         }
-        if trimmed.len() > MAX_EMAIL_BYTES {
+        if trimmed.len() > MAX_EMAIL_BYTES * 4 {
             return Err(EmailError::TooLong);
         }
-        let email = trimmed.to_lowercase();
-        let (local, domain) = email.split_once('@').ok_or(EmailError::Malformed)?;
+        if trimmed.chars().any(invisible) {
+            return Err(EmailError::Invisible);
+        }
+        let folded: String = trimmed.to_lowercase().nfkc().collect();
+        let (local, domain) = folded.split_once('@').ok_or(EmailError::Malformed)?;
+        let ascii_domain = idna::domain_to_ascii(domain).map_err(|_| EmailError::Malformed)?;
+        let (domain, _) = idna::domain_to_unicode(&ascii_domain);
+        let email = format!("{local}@{domain}");
+        if email.len() > MAX_EMAIL_BYTES {
+            return Err(EmailError::TooLong);
+        }
         let local_ok = !local.is_empty() && local.len() <= 64;
-        let domain_ok = domain.contains('.')
-            && domain.split('.').all(|label| {
+        // The ASCII form is what DNS sees: letters, digits and hyphens per label.
+        let domain_ok = ascii_domain.contains('.')
+            && ascii_domain.split('.').all(|label| {
                 !label.is_empty()
                     && label.len() <= 63
                     && !label.starts_with('-')
                     && !label.ends_with('-')
-                    && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+                    && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
             });
         let chars_ok = email
             .chars()
-            .all(|c| !c.is_whitespace() && !c.is_control() && c != '<' && c != '>');
+            .all(|c| !c.is_whitespace() && !invisible(c) && c != '<' && c != '>');
         if !(local_ok && domain_ok && chars_ok) {
             return Err(EmailError::Malformed);
         }
@@ -78,6 +128,40 @@ impl fmt::Display for Email {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn accents_composed_or_not_and_compatibility_forms_are_one_email() {
+        let plain = Email::parse("jos\u{e9}@example.com").unwrap();
+        assert_eq!(Email::parse("jose\u{301}@example.com").unwrap(), plain);
+        assert_eq!(Email::parse("JOS\u{c9}@EXAMPLE.COM").unwrap(), plain);
+        let fullwidth = Email::parse("\u{ff41}\u{ff44}\u{ff41}@\u{ff45}xample.com").unwrap();
+        assert_eq!(fullwidth, Email::parse("ada@example.com").unwrap());
+    }
+
+    #[test]
+    fn an_internationalized_domain_is_one_email_in_either_form() {
+        let unicode = Email::parse("user@B\u{dc}CHER.de").unwrap();
+        assert_eq!(unicode.as_str(), "user@b\u{fc}cher.de");
+        assert_eq!(Email::parse("user@xn--bcher-kva.de").unwrap(), unicode);
+    }
+
+    #[test]
+    fn invisible_and_control_characters_are_refused() {
+        for hidden in [
+            "a\u{200b}da@example.com",
+            "ada@exa\u{200d}mple.com",
+            "\u{feff}ada@example.com",
+            "ada\u{202e}@example.com",
+            "a\u{7}da@example.com",
+            "ad\u{ad}a@example.com",
+        ] {
+            assert_eq!(
+                Email::parse(hidden),
+                Err(EmailError::Invisible),
+                "{hidden:?}"
+            );
+        }
+    }
 
     #[test]
     fn email_is_trimmed_and_lower_cased() {

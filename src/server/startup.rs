@@ -245,6 +245,7 @@ impl<S: Store> Wired<S> {
             keystore,
         };
         let auth = Arc::new(Auth::new(parts, &policy).await?);
+        report_emails(&auth).await?;
         let revoked = auth.load_revocations().await.map_err(|e| {
             ConfigError::new(
                 "TESSERA_DATABASE_URL",
@@ -289,6 +290,33 @@ async fn bootstrap_key<S: Store>(
             info!("the database holds signing keys already: TESSERA_SIGNING_KEY is not used");
         }
         None => {}
+    }
+    Ok(())
+}
+
+/// Brings stored emails to the current normalization, and says what it found.
+async fn report_emails<S: Store>(auth: &Auth<S>) -> Result<(), ConfigError> {
+    let report = auth.renormalize_emails().await.map_err(|e| {
+        ConfigError::new(
+            "TESSERA_DATABASE_URL",
+            format!("cannot normalize the stored emails: {e}"),
+        )
+    })?;
+    if report.rewritten > 0 {
+        info!(
+            rows = report.rewritten,
+            "rewrote stored emails to their normalized form"
+        );
+    }
+    for (user, holder) in &report.collisions {
+        warn!(
+            user_id = %user,
+            holder_id = holder.map(|h| h.to_string()),
+            "two accounts now normalize to one email; neither was changed: resolve by hand"
+        );
+    }
+    for user in &report.invalid {
+        warn!(user_id = %user, "an account's stored email is no longer valid; it cannot log in until changed");
     }
     Ok(())
 }

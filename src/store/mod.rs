@@ -35,15 +35,15 @@ pub use sessions::{
     NewSession, NextToken, RefreshRow, RevokeReason, RevokedRow, Rotation, SessionStore,
 };
 pub use sqlite::SqliteStore;
-pub use users::{UserRow, UserStore};
+pub use users::{EmailForms, UserRow, UserStore};
 
 /// Everything tessera stores: every role, on one backend. Cheap to clone.
 pub trait Store:
-    UserStore + SessionStore + KeyStore + BudgetStore + Lifecycle + Clone + 'static
+    UserStore + EmailForms + SessionStore + KeyStore + BudgetStore + Lifecycle + Clone + 'static
 {
 }
 
 impl<T> Store for T where
-    T: UserStore + SessionStore + KeyStore + BudgetStore + Lifecycle + Clone + 'static
+    T: UserStore + EmailForms + SessionStore + KeyStore + BudgetStore + Lifecycle + Clone + 'static
 {
 }

@@ -57,6 +57,28 @@ pub trait UserStore: Send + Sync {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
+/// The normalization the stored emails are in (see `migrations/*/0003_email_form.sql`).
+pub trait EmailForms: Send + Sync {
+    /// The form the stored emails are known to be in.
+    fn email_form(&self) -> impl Future<Output = Result<i64, StoreError>> + Send;
+
+    /// Records that every stored email is in `form`.
+    fn set_email_form(&self, form: i64) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Every user's id and stored email.
+    fn user_emails(&self)
+    -> impl Future<Output = Result<Vec<(UserId, String)>, StoreError>> + Send;
+
+    /// Rewrites a user's email from `from` to `to` if it is still `from`;
+    /// [`StoreError::Conflict`] if another user has `to`.
+    fn rewrite_email(
+        &self,
+        id: UserId,
+        from: &str,
+        to: &Email,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
 /// Roles are stored as one comma-separated column.
 pub(crate) fn join_roles(roles: &[String]) -> String {
     roles.join(",")

@@ -286,22 +286,7 @@ impl TestServer {
 
     /// How many failed-login windows the database holds.
     pub async fn attempt_rows(&self) -> i64 {
-        let url = self.config.store.database_url.expose();
-        let query = "SELECT COUNT(*) FROM login_attempts";
-        match self.config.store.database_url.kind() {
-            tessera::config::DatabaseKind::Sqlite => {
-                let pool = sqlx::SqlitePool::connect(url).await.unwrap();
-                let n = sqlx::query_scalar(query).fetch_one(&pool).await.unwrap();
-                pool.close().await;
-                n
-            }
-            tessera::config::DatabaseKind::Postgres => {
-                let pool = sqlx::PgPool::connect(url).await.unwrap();
-                let n = sqlx::query_scalar(query).fetch_one(&pool).await.unwrap();
-                pool.close().await;
-                n
-            }
-        }
+        count(&self.config, "SELECT COUNT(*) FROM login_attempts").await
     }
 
     /// Registers `email` and logs in; returns the user and its tokens.
@@ -412,5 +397,51 @@ where
             return false;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The number `query` (one `COUNT(*)`) answers on the database of `config`.
+pub async fn count(config: &Config, query: &'static str) -> i64 {
+    let url = config.store.database_url.expose();
+    match config.store.database_url.kind() {
+        tessera::config::DatabaseKind::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+            let n = sqlx::query_scalar(query).fetch_one(&pool).await.unwrap();
+            pool.close().await;
+            n
+        }
+        tessera::config::DatabaseKind::Postgres => {
+            let pool = sqlx::PgPool::connect(url).await.unwrap();
+            let n = sqlx::query_scalar(query).fetch_one(&pool).await.unwrap();
+            pool.close().await;
+            n
+        }
+    }
+}
+
+/// Runs `statements` on the database of `config`, behind tessera's back.
+pub async fn execute(config: &Config, statements: &[String]) {
+    let url = config.store.database_url.expose();
+    match config.store.database_url.kind() {
+        tessera::config::DatabaseKind::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+            for s in statements {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(s.clone()))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+            pool.close().await;
+        }
+        tessera::config::DatabaseKind::Postgres => {
+            let pool = sqlx::PgPool::connect(url).await.unwrap();
+            for s in statements {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(s.clone()))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+            pool.close().await;
+        }
     }
 }

@@ -189,7 +189,81 @@ async fn a_flood_of_registrations_leaves_logins_their_share_of_hashing(backend: 
     }
 }
 
+async fn spellings_of_one_mailbox_are_one_account(backend: Backend) {
+    let server = harness::spawn(backend).await;
+    server.register("jos\u{e9}@b\u{fc}cher.de").await;
+    for other in ["jose\u{301}@B\u{dc}CHER.de", "JOS\u{c9}@xn--bcher-kva.de"] {
+        assert_error(
+            server.client().register(request(other, PASSWORD)).await,
+            Code::AlreadyExists,
+            "EMAIL_TAKEN",
+        );
+        server
+            .login(other, PASSWORD)
+            .await
+            .expect("the same account");
+    }
+    let status = assert_error(
+        server
+            .client()
+            .register(request("jos\u{e9}\u{200b}@b\u{fc}cher.de", PASSWORD))
+            .await,
+        Code::InvalidArgument,
+        "INVALID_EMAIL",
+    );
+    assert_eq!(bad_request_field(&status), "email");
+}
+
+async fn stored_emails_are_renormalized_at_start_and_collisions_reported_not_merged(
+    backend: Backend,
+) {
+    let server = harness::spawn(backend).await;
+    let nfc = server.register("jos\u{e9}@example.com").await;
+    let legacy = |id: &str, email: &str| {
+        format!(
+            "INSERT INTO users (id, email, password_hash, roles, created_at, updated_at) \
+             VALUES ('{id}', '{email}', '$2b$04$not-a-real-hash', 'user', 1, 1)"
+        )
+    };
+    let (fullwidth, decomposed) = (
+        tessera::domain::UserId::random().to_string(),
+        tessera::domain::UserId::random().to_string(),
+    );
+    // Rows an earlier version stored: lower-cased only.
+    let statements = vec![
+        legacy(&fullwidth, "\u{ff41}\u{ff44}\u{ff41}@example.com"),
+        legacy(&decomposed, "jose\u{301}@example.com"),
+        "UPDATE email_form SET version = 1".to_string(),
+    ];
+    let config = server.config.clone();
+    let server = server
+        .restart_after(|| async move { harness::execute(&config, &statements).await })
+        .await;
+    // The fullwidth account was rewritten: its plain spelling now finds it.
+    assert_error(
+        server
+            .client()
+            .register(request("ada@example.com", PASSWORD))
+            .await,
+        Code::AlreadyExists,
+        "EMAIL_TAKEN",
+    );
+    // The decomposed one collides with the composed one: both are kept.
+    let users = harness::count(&server.config, "SELECT COUNT(*) FROM users").await;
+    assert_eq!(users, 3);
+    let login = server
+        .login("jos\u{e9}@example.com", PASSWORD)
+        .await
+        .unwrap();
+    assert_eq!(login.user.unwrap().id, nfc.id);
+    // Until the collision is resolved, the next start looks again.
+    let form = harness::count(&server.config, "SELECT MAX(version) FROM email_form").await;
+    assert_eq!(form, 1);
+}
+
 on_both_backends!(
+    spellings_of_one_mailbox_are_one_account,
+    stored_emails_are_renormalized_at_start_and_collisions_reported_not_merged,
     registrations_past_the_address_budget_are_rate_limited_and_store_nothing,
     a_flood_of_registrations_leaves_logins_their_share_of_hashing,
     register_returns_the_user_with_a_normalized_email_and_the_user_role,

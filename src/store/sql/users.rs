@@ -5,7 +5,7 @@ use sqlx::Row;
 use super::{Backend, DbRow, db, uuid_col};
 use crate::domain::{Email, PasswordHash, UserId};
 use crate::store::users::{join_roles, split_roles};
-use crate::store::{StoreError, UserRow, UserStore};
+use crate::store::{EmailForms, StoreError, UserRow, UserStore};
 
 impl Backend {
     /// The one user that `query` (with one parameter, bound to `key`) selects.
@@ -34,6 +34,39 @@ fn user_from_row(row: &DbRow) -> Result<UserRow, StoreError> {
         roles: split_roles(&roles),
         created_at: db(row.try_get("created_at"))?,
     })
+}
+
+impl EmailForms for Backend {
+    async fn email_form(&self) -> Result<i64, StoreError> {
+        db(sqlx::query_scalar("SELECT MAX(version) FROM email_form")
+            .fetch_one(&self.pool)
+            .await)
+    }
+
+    async fn set_email_form(&self, form: i64) -> Result<(), StoreError> {
+        db(sqlx::query("UPDATE email_form SET version = $1")
+            .bind(form)
+            .execute(&self.writer)
+            .await)?;
+        Ok(())
+    }
+
+    async fn user_emails(&self) -> Result<Vec<(UserId, String)>, StoreError> {
+        let rows: Vec<(String, String)> = db(sqlx::query_as("SELECT id, email FROM users")
+            .fetch_all(&self.pool)
+            .await)?;
+        rows.into_iter()
+            .map(|(id, email)| Ok((uuid_col(&id, UserId::parse, "users.id")?, email)))
+            .collect()
+    }
+
+    async fn rewrite_email(&self, id: UserId, from: &str, to: &Email) -> Result<bool, StoreError> {
+        let update = sqlx::query("UPDATE users SET email = $1 WHERE id = $2 AND email = $3")
+            .bind(to.as_str())
+            .bind(id.to_string())
+            .bind(from);
+        Ok(db(update.execute(&self.writer).await)?.rows_affected() == 1)
+    }
 }
 
 impl UserStore for Backend {
