@@ -59,6 +59,8 @@ pub struct ClientInfo {
 #[derive(Debug, Clone)]
 pub struct Policy {
     pub refresh_ttl: Duration,
+    /// How long a spent refresh token may be retried once (zero: never).
+    pub refresh_reuse_grace: Duration,
     pub verify_leeway: Duration,
     /// How many verified access tokens Verify remembers (0: none).
     pub verify_cache: usize,
@@ -79,6 +81,8 @@ pub struct Auth<S: Store> {
     revocations: Revocations,
     throttle: Throttle,
     refresh_ttl_secs: i64,
+    /// Derives successors and forgives one retry within this many seconds, when set.
+    reuse_grace: Option<(aws_lc_rs::hmac::Key, i64)>,
 }
 
 /// The collaborators [`Auth`] is built from.
@@ -89,6 +93,8 @@ pub struct Parts<S> {
     pub signer: Pool,
     pub issuer: TokenIssuer,
     pub keystore: Keystore<S>,
+    /// Keys refresh-token successors (from the master key).
+    pub successor_key: aws_lc_rs::hmac::Key,
 }
 
 impl<S: Store> Auth<S> {
@@ -112,6 +118,8 @@ impl<S: Store> Auth<S> {
             revocations: Revocations::new(memory_secs),
             throttle: Throttle::new(policy.login_attempts),
             refresh_ttl_secs: secs(policy.refresh_ttl),
+            reuse_grace: (!policy.refresh_reuse_grace.is_zero())
+                .then(|| (parts.successor_key, secs(policy.refresh_reuse_grace))),
         })
     }
 

@@ -16,6 +16,12 @@
 //!   tokens stop verifying (the in-memory revocation set learns it at once).
 //! - A revoked session's tokens answer TOKEN_REVOKED; its spent tokens presented again
 //!   after a reuse revocation answer REFRESH_TOKEN_REUSED.
+//! - With `TESSERA_REFRESH_REUSE_GRACE` set (it is 0 s, off, by default), a client
+//!   that lost the answer to a refresh may present the spent token once more within
+//!   the grace and is handed the very same successor (derived from the token with a
+//!   key from the master key, so no successor is stored in clear and none differs
+//!   between tries), as long as that successor is still unspent. A second retry, or
+//!   one after the grace, is reuse as above.
 //!
 //! # Logout
 //!
@@ -48,6 +54,9 @@ impl<S: Store> Auth<S> {
             .await
             .map_err(AuthError::from_store)?
             .ok_or(AuthError::TokenInvalid)?;
+        if let Some(again) = self.retried(&token, &row, client, now).await? {
+            return Ok(again);
+        }
         self.live(&row, client, now).await?;
         let user = self
             .store
@@ -58,7 +67,12 @@ impl<S: Store> Auth<S> {
         // Sign before the rotation commits, so nothing can fail between spending the
         // old token and handing out the new pair.
         let access_token = self.sign(&user, row.session_id, now).await?;
-        let next = RefreshToken::generate();
+        // With a reuse grace the successor is derived from the token, so a retry can
+        // be handed the very same one; without, it is fresh randomness.
+        let next = match &self.reuse_grace {
+            Some((key, _)) => token.successor(key),
+            None => RefreshToken::generate(),
+        };
         let outcome = self
             .store
             .rotate(
@@ -165,6 +179,55 @@ impl<S: Store> Auth<S> {
             );
         }
         Ok(())
+    }
+
+    /// A retry within the reuse grace: the token was spent by the rotation just before
+    /// (its successor is the session's current token, issued less than the grace
+    /// ago) and was not retried before. Then the same successor is handed out again,
+    /// with a new access token, and the token is marked retried, so a third
+    /// presentation is reuse. `None` when this is not such a retry.
+    async fn retried(
+        &self,
+        token: &RefreshToken,
+        row: &RefreshRow,
+        client: &ClientInfo,
+        now: i64,
+    ) -> Result<Option<IssuedTokens>, AuthError> {
+        let Some((key, grace)) = &self.reuse_grace else {
+            return Ok(None);
+        };
+        let just_spent = row.generation + 1 == row.session_generation;
+        if !just_spent || row.revoked.is_some() || row.expires_at <= now {
+            return Ok(None);
+        }
+        let successor = token.successor(key);
+        let again = self
+            .store
+            .regrant(
+                &token.hash(),
+                row.session_id,
+                &successor.hash(),
+                now - grace,
+            )
+            .await
+            .map_err(AuthError::from_store)?;
+        if !again {
+            return Ok(None);
+        }
+        let user = self
+            .store
+            .user_by_id(row.user_id)
+            .await
+            .map_err(AuthError::from_store)?
+            .ok_or(AuthError::TokenInvalid)?;
+        let access_token = self.sign(&user, row.session_id, now).await?;
+        info!(
+            user_id = %row.user_id,
+            session_id = %row.session_id,
+            client_address = client.address.as_deref(),
+            "refresh retried within the reuse grace; the same successor handed out again"
+        );
+        Ok(Some(self.pair(access_token, successor)))
     }
 
     /// Whether a presented refresh token is its session's live one at `now`: the

@@ -61,6 +61,11 @@ pub struct ServeArgs {
     /// Refresh-token lifetime (7d); each refresh starts a new one.
     #[arg(long, env = "TESSERA_REFRESH_TTL", default_value = defaults::REFRESH_TTL)]
     pub refresh_ttl: String,
+    /// How long after a refresh the spent token may be presented once more and get the
+    /// same new refresh token back (a retry after a lost answer), instead of counting
+    /// as reuse. 0s (strict reuse detection) to 60s.
+    #[arg(long, env = "TESSERA_REFRESH_REUSE_GRACE", default_value = defaults::REFRESH_REUSE_GRACE)]
+    pub refresh_reuse_grace: String,
     /// bcrypt cost, 4 to 31.
     #[arg(long, env = "TESSERA_BCRYPT_COST", default_value = defaults::BCRYPT_COST)]
     pub bcrypt_cost: String,

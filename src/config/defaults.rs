@@ -7,6 +7,7 @@ pub const ISSUER: &str = "tessera";
 pub const AUDIENCE: &str = "tessera";
 pub const ACCESS_TTL: &str = "15m";
 pub const REFRESH_TTL: &str = "7d";
+pub const REFRESH_REUSE_GRACE: &str = "0s";
 pub const BCRYPT_COST: &str = "12";
 pub const LOGIN_ATTEMPTS_PER_MINUTE: &str = "5";
 pub const LOGIN_ATTEMPTS_PER_EMAIL_PER_MINUTE: &str = "20";

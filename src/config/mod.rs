@@ -22,7 +22,7 @@ pub use args::{ServeArgs, StoreArgs, TokenArgs};
 pub use store::{DatabaseKind, DatabaseUrl, MasterKeySource, StoreConfig, TokenConfig};
 
 use crate::password::{Algorithm, HashSettings, bcrypt};
-use parse::{boolean, duration, non_empty, number};
+use parse::{at_most, boolean, duration, non_empty, number};
 
 /// A setting that cannot be used. `Display` is the one line the binary prints: it
 /// names the variable and never contains the value.
@@ -63,6 +63,8 @@ pub struct Config {
     pub audience: String,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
+    /// How long a spent refresh token may be retried once (0: never).
+    pub refresh_reuse_grace: Duration,
     pub signing_key: Option<PathBuf>,
     /// Failed logins per minute allowed per email and client address.
     pub login_attempts_per_minute: u32,
@@ -133,6 +135,15 @@ impl Config {
                 "TESSERA_REFRESH_TTL",
                 &args.refresh_ttl,
                 Duration::from_secs(1),
+            )?,
+            refresh_reuse_grace: at_most(
+                "TESSERA_REFRESH_REUSE_GRACE",
+                duration(
+                    "TESSERA_REFRESH_REUSE_GRACE",
+                    &args.refresh_reuse_grace,
+                    Duration::ZERO,
+                )?,
+                Duration::from_secs(60),
             )?,
             signing_key: args.signing_key,
             login_attempts_per_minute: number(
@@ -263,6 +274,7 @@ impl Config {
             issuer: defaults::ISSUER.into(),
             audience: defaults::AUDIENCE.into(),
             refresh_ttl: defaults::REFRESH_TTL.into(),
+            refresh_reuse_grace: defaults::REFRESH_REUSE_GRACE.into(),
             bcrypt_cost: defaults::BCRYPT_COST.into(),
             signing_key: None,
             login_attempts_per_minute: defaults::LOGIN_ATTEMPTS_PER_MINUTE.into(),

@@ -211,6 +211,7 @@ impl<S: Store> Wired<S> {
         })?;
         migrate(&store, config.auto_migrate).await?;
         let master = master_key_for(&config.store, &store).await?;
+        let successor_key = master.successor_key().clone();
         let keystore = Keystore::new(store.clone(), master, config.tokens().horizon_secs());
         bootstrap_key(&config, &keystore, first, clock.now()).await?;
         let issuer = TokenIssuer::new(
@@ -227,6 +228,7 @@ impl<S: Store> Wired<S> {
             Pool::new("tessera-sign", cores(), SIGNING_QUEUE).map_err(|_| ServeError::Threads)?;
         let policy = Policy {
             refresh_ttl: config.refresh_ttl,
+            refresh_reuse_grace: config.refresh_reuse_grace,
             verify_leeway: config.verify_leeway,
             verify_cache: config.verify_cache,
             login_attempts: Limits {
@@ -243,6 +245,7 @@ impl<S: Store> Wired<S> {
             signer,
             issuer,
             keystore,
+            successor_key,
         };
         let auth = Arc::new(Auth::new(parts, &policy).await?);
         report_emails(&auth).await?;

@@ -115,6 +115,18 @@ pub trait SessionStore: Send + Sync {
         next: &NextToken,
     ) -> impl Future<Output = Result<Rotation, StoreError>> + Send;
 
+    /// Marks the spent token `presented` as retried, once: true only if it was not
+    /// retried before and `successor` is its session's current, unspent token,
+    /// issued after `issued_after`, in a live session. One conditional update decides,
+    /// so of concurrent retries one wins.
+    fn regrant(
+        &self,
+        presented: &[u8; 32],
+        session: SessionId,
+        successor: &[u8; 32],
+        issued_after: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// Revokes one session; true if it was live until now.
     fn revoke_session(
         &self,

@@ -24,6 +24,14 @@ impl RefreshToken {
         (!raw.is_empty()).then_some(RefreshToken(raw))
     }
 
+    /// The token that follows this one when refresh retries are forgiven: an HMAC of
+    /// this token under `key`, so it is the same however often it is derived, and no
+    /// one without the key can derive it.
+    pub fn successor(&self, key: &aws_lc_rs::hmac::Key) -> Self {
+        let tag = aws_lc_rs::hmac::sign(key, self.0.as_bytes());
+        RefreshToken(URL_SAFE_NO_PAD.encode(tag.as_ref()))
+    }
+
     /// The SHA-256 the store keeps.
     pub fn hash(&self) -> [u8; 32] {
         crate::crypto::sha256(self.0.as_bytes())
@@ -53,5 +61,26 @@ mod tests {
         assert_ne!(a, b);
         assert_ne!(a.hash(), b.hash());
         assert!(!format!("{a:?}").contains(a.expose()));
+    }
+
+    #[test]
+    fn a_successor_is_the_same_for_the_same_token_and_key_only() {
+        use aws_lc_rs::hmac;
+        let key = hmac::Key::new(hmac::HMAC_SHA256, &[1; 32]);
+        let other = hmac::Key::new(hmac::HMAC_SHA256, &[2; 32]);
+        let token = RefreshToken::generate();
+        assert_eq!(token.successor(&key), token.successor(&key));
+        assert_ne!(token.successor(&key), token.successor(&other));
+        assert_ne!(
+            token.successor(&key),
+            RefreshToken::generate().successor(&key)
+        );
+        assert_eq!(
+            URL_SAFE_NO_PAD
+                .decode(token.successor(&key).expose())
+                .unwrap()
+                .len(),
+            32
+        );
     }
 }

@@ -45,6 +45,8 @@ pub struct OpenError;
 #[derive(Clone)]
 pub struct MasterKey {
     key: Arc<LessSafeKey>,
+    /// Keys refresh-token successors (see [`MasterKey::successor_key`]).
+    successor: Arc<aws_lc_rs::hmac::Key>,
 }
 
 impl fmt::Debug for MasterKey {
@@ -58,10 +60,18 @@ impl MasterKey {
         if bytes.len() != 32 {
             return Err(MasterKeyError::Malformed);
         }
+        use aws_lc_rs::{hkdf, hmac};
         let unbound =
             UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| MasterKeyError::Malformed)?;
+        // A key of its own for each use: HKDF-SHA256 with a label.
+        let successor: hmac::Key = hkdf::Salt::new(hkdf::HKDF_SHA256, &[])
+            .extract(bytes)
+            .expand(&[b"tessera refresh successor v1"], hmac::HMAC_SHA256)
+            .map_err(|_| MasterKeyError::Malformed)?
+            .into();
         Ok(Self {
             key: Arc::new(LessSafeKey::new(unbound)),
+            successor: Arc::new(successor),
         })
     }
 
@@ -152,6 +162,14 @@ impl MasterKey {
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&sealed);
         out
+    }
+
+    /// The HMAC key that derives a refresh token's successor from it, so that a
+    /// client retrying a refresh within the reuse grace is handed the very same
+    /// successor (see `auth/session.rs`). Derived from the master key, so every
+    /// instance, and an instance after a restart, derives the same.
+    pub fn successor_key(&self) -> &aws_lc_rs::hmac::Key {
+        &self.successor
     }
 
     /// Opens what [`MasterKey::seal`] sealed for `kid`.

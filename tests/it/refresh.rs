@@ -165,3 +165,86 @@ on_both_backends!(
     reuse_revokes_only_that_session,
     ten_concurrent_refreshes_of_one_token_give_exactly_one_ok_and_revoke_the_session,
 );
+
+/// A server that forgives one refresh retry within 10 s.
+async fn with_grace(backend: Backend) -> TestServer {
+    harness::spawn_stepped(backend, |c| {
+        c.refresh_reuse_grace = Duration::from_secs(10);
+    })
+    .await
+}
+
+async fn within_the_reuse_grace_a_retry_gets_the_same_successor_once(backend: Backend) {
+    let server = with_grace(backend).await;
+    let (_, first) = server.login_as(&email("retry")).await;
+    let lost = server.refresh(&first.refresh_token).await.unwrap();
+    server.clock.advance(Duration::from_secs(9));
+    let again = server.refresh(&first.refresh_token).await.unwrap();
+    assert_eq!(
+        again.refresh_token, lost.refresh_token,
+        "the same successor"
+    );
+    assert!(server.verify(&again.access_token).await.is_ok());
+    // A second retry is reuse: the session is revoked.
+    assert_error(
+        server.refresh(&first.refresh_token).await,
+        Code::Unauthenticated,
+        "REFRESH_TOKEN_REUSED",
+    );
+    assert_error(
+        server.refresh(&lost.refresh_token).await,
+        Code::Unauthenticated,
+        "TOKEN_REVOKED",
+    );
+}
+
+async fn a_retry_after_the_grace_or_after_the_successor_was_spent_is_reuse(backend: Backend) {
+    let server = with_grace(backend).await;
+    let (_, late) = server.login_as(&email("late")).await;
+    server.refresh(&late.refresh_token).await.unwrap();
+    server.clock.advance(Duration::from_secs(10));
+    assert_error(
+        server.refresh(&late.refresh_token).await,
+        Code::Unauthenticated,
+        "REFRESH_TOKEN_REUSED",
+    );
+
+    let (_, moved_on) = server.login_as(&email("moved")).await;
+    let next = server.refresh(&moved_on.refresh_token).await.unwrap();
+    server.refresh(&next.refresh_token).await.unwrap();
+    assert_error(
+        server.refresh(&moved_on.refresh_token).await,
+        Code::Unauthenticated,
+        "REFRESH_TOKEN_REUSED",
+    );
+}
+
+async fn a_retry_after_the_server_restarted_gets_the_same_successor(backend: Backend) {
+    let server = with_grace(backend).await;
+    let (_, first) = server.login_as(&email("crash")).await;
+    // The rotation committed, the answer never reached the client, the server went
+    // down: the client retries against the restarted server.
+    let lost = server.refresh(&first.refresh_token).await.unwrap();
+    let server = server.restart().await;
+    let again = server.refresh(&first.refresh_token).await.unwrap();
+    assert_eq!(again.refresh_token, lost.refresh_token);
+    server.refresh(&again.refresh_token).await.unwrap();
+}
+
+async fn without_a_grace_a_retry_is_reuse(backend: Backend) {
+    let server = harness::spawn(backend).await;
+    let (_, first) = server.login_as(&email("strict")).await;
+    server.refresh(&first.refresh_token).await.unwrap();
+    assert_error(
+        server.refresh(&first.refresh_token).await,
+        Code::Unauthenticated,
+        "REFRESH_TOKEN_REUSED",
+    );
+}
+
+on_both_backends!(
+    within_the_reuse_grace_a_retry_gets_the_same_successor_once,
+    a_retry_after_the_grace_or_after_the_successor_was_spent_is_reuse,
+    a_retry_after_the_server_restarted_gets_the_same_successor,
+    without_a_grace_a_retry_is_reuse,
+);

@@ -114,6 +114,29 @@ impl SessionStore for Backend {
         Ok(Rotation::Lost { reason })
     }
 
+    async fn regrant(
+        &self,
+        presented: &[u8; 32],
+        session: SessionId,
+        successor: &[u8; 32],
+        issued_after: i64,
+    ) -> Result<bool, StoreError> {
+        let update = sqlx::query(
+            "UPDATE refresh_tokens SET regranted = 1
+             WHERE token_hash = $1 AND regranted = 0
+               AND EXISTS (
+                   SELECT 1 FROM refresh_tokens s JOIN sessions ss ON ss.id = s.session_id
+                   WHERE s.token_hash = $2 AND s.session_id = $3
+                     AND s.generation = ss.generation AND ss.revoked_at IS NULL
+                     AND s.issued_at > $4)",
+        )
+        .bind(&presented[..])
+        .bind(&successor[..])
+        .bind(session.to_string())
+        .bind(issued_after);
+        Ok(db(update.execute(&self.writer).await)?.rows_affected() == 1)
+    }
+
     async fn revoke_session(
         &self,
         session: SessionId,
