@@ -35,6 +35,8 @@ pub enum Reason {
     RefreshTokenReused,
     /// The database cannot be reached right now; retry shortly.
     Unavailable,
+    /// The storage refuses writes (disk full or failing); retry later.
+    StorageUnavailable,
     /// The request could not be read: not a well-formed message of the RPC's type.
     MalformedRequest,
     /// The request is larger than the server accepts.
@@ -62,6 +64,7 @@ impl Reason {
             Reason::PermissionDenied => "PERMISSION_DENIED",
             Reason::RefreshTokenReused => "REFRESH_TOKEN_REUSED",
             Reason::Unavailable => "UNAVAILABLE",
+            Reason::StorageUnavailable => "STORAGE_UNAVAILABLE",
             Reason::MalformedRequest => "MALFORMED_REQUEST",
             Reason::RequestTooLarge => "REQUEST_TOO_LARGE",
             Reason::Unimplemented => "UNIMPLEMENTED",

@@ -45,6 +45,9 @@ pub enum AuthError {
     /// The database cannot be reached right now; the caller may retry.
     #[error("database unavailable")]
     Unavailable(#[source] StoreError),
+    /// The storage refuses writes (full or failing); the caller may retry later.
+    #[error("storage refuses writes")]
+    StorageUnavailable(#[source] StoreError),
     #[error("store failed")]
     Store(#[source] StoreError),
     #[error("password hashing failed")]
@@ -64,6 +67,7 @@ impl AuthError {
     pub fn from_store(e: StoreError) -> Self {
         match e {
             StoreError::Unavailable(_) => AuthError::Unavailable(e),
+            StoreError::WriteFailed(_) => AuthError::StorageUnavailable(e),
             e => AuthError::Store(e),
         }
     }

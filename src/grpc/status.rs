@@ -26,6 +26,10 @@ pub const DOMAIN: &str = "tessera.auth";
 #[cfg(feature = "server")]
 const RETRY_SHORTLY: Duration = Duration::from_secs(1);
 
+/// How long a client should wait when the storage refuses writes.
+#[cfg(feature = "server")]
+const RETRY_LATER: Duration = Duration::from_secs(30);
+
 fn info(reason: Reason) -> ErrorDetails {
     ErrorDetails::with_error_info(reason.as_str(), DOMAIN, HashMap::new())
 }
@@ -207,6 +211,16 @@ impl From<AuthError> for Status {
                     "database unavailable; retry shortly",
                     Reason::Unavailable,
                     RETRY_SHORTLY,
+                )
+            }
+            AuthError::StorageUnavailable(source) => {
+                // An operator must act: the disk is full or failing.
+                tracing::error!(error = %source, "the database refuses writes");
+                with_retry(
+                    Code::Unavailable,
+                    "storage unavailable; retry later",
+                    Reason::StorageUnavailable,
+                    RETRY_LATER,
                 )
             }
             AuthError::Store(_)

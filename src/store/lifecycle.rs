@@ -28,6 +28,10 @@ pub trait Lifecycle: Send + Sync {
     /// One round trip to the database, for health.
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// A write of a few pages, deleted again, for health: whether the storage still
+    /// takes writes as large as a request's.
+    fn probe_write(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Sends what other instances change to `changes`, for as long as the store is
     /// open (PostgreSQL LISTEN/NOTIFY, reconnecting by itself; a [`Change::Resync`]
     /// after each reconnect). Where there are no other instances it never sends.

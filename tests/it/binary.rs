@@ -5,6 +5,8 @@ use std::process::{Command, Stdio};
 
 use tessera::proto::GetJwksRequest;
 use tessera::proto::auth_service_client::AuthServiceClient;
+use tonic::Code;
+use tonic_types::StatusExt;
 
 fn tessera() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tessera"));
@@ -125,7 +127,30 @@ struct Running {
 /// event (which names the bound address). Lines are read on a thread, so a server
 /// that never gets ready fails the test instead of hanging it.
 fn start(data: &std::path::Path, cwd: &std::path::Path, level: &str) -> Running {
-    let mut child = tessera()
+    start_limited(data, cwd, level, None)
+}
+
+/// As [`start`], with files the server writes capped at `max_file_bytes` (`prlimit
+/// --fsize`, with SIGXFSZ ignored so a write past it fails instead of killing the
+/// process): a disk that is full, as the process sees it.
+fn start_limited(
+    data: &std::path::Path,
+    cwd: &std::path::Path,
+    level: &str,
+    max_file_bytes: Option<u64>,
+) -> Running {
+    let mut command = match max_file_bytes {
+        None => tessera(),
+        Some(bytes) => {
+            let mut sh = Command::new("sh");
+            sh.args(["-c", "trap '' XFSZ; exec \"$@\"", "sh", "prlimit"])
+                .arg(format!("--fsize={bytes}:unlimited"))
+                .arg("--")
+                .arg(env!("CARGO_BIN_EXE_tessera"));
+            sh
+        }
+    };
+    let mut child = command
         .arg("serve")
         .args([
             "--listen",
@@ -397,7 +422,7 @@ fn migrate_then_keys_rotate_and_list_work_on_the_embedded_default() {
 
     let (code, stdout, stderr) = run(&data, &["migrate"], &[]);
     assert_eq!(code, Some(0), "{stderr}");
-    assert!(stdout.contains("applied 3 migration(s)"), "{stdout}");
+    assert!(stdout.contains("applied 5 migration(s)"), "{stdout}");
     let (code, stdout, _) = run(&data, &["migrate"], &[]);
     assert_eq!(code, Some(0));
     assert!(stdout.contains("applied 0 migration(s)"), "{stdout}");
@@ -537,4 +562,90 @@ async fn users_grant_role_and_revoke_role_change_the_roles_of_the_next_tokens() 
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stdout.contains("revoked admin"), "{stdout}");
     assert_eq!(roles().await, vec!["user"]);
+}
+
+#[tokio::test]
+async fn a_full_disk_answers_storage_unavailable_turns_health_not_serving_and_recovers() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (code, _, stderr) = run(&data, &["migrate"], &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let db = std::fs::metadata(data.join("tessera.db")).unwrap().len();
+    // Room for the database as it is, and a little WAL: then the disk is full.
+    let server = start_limited(&data, dir.path(), "info", Some(db + 64 * 1024));
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", server.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = AuthServiceClient::new(channel.clone());
+    let mut health = HealthClient::new(channel);
+    let serving = |health: &mut HealthClient<tonic::transport::Channel>| {
+        let mut health = health.clone();
+        async move {
+            health
+                .check(HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .status
+                == ServingStatus::Serving as i32
+        }
+    };
+    assert!(serving(&mut health).await);
+
+    let mut refused = None;
+    for i in 0..5_000 {
+        let answer = client
+            .register(tessera::proto::RegisterRequest {
+                email: format!("full{i}@example.com"),
+                password: crate::harness::PASSWORD.into(),
+            })
+            .await;
+        if let Err(status) = answer {
+            refused = Some(status);
+            break;
+        }
+    }
+    let status = refused.expect("the disk filled up");
+    crate::harness::assert_error::<()>(
+        Err(status.clone()),
+        Code::Unavailable,
+        "STORAGE_UNAVAILABLE",
+    );
+    assert!(status.get_details_retry_info().is_some());
+    assert!(!status.message().contains("disk"), "{}", status.message());
+    let down = crate::harness::eventually(std::time::Duration::from_secs(15), || {
+        let mut health = health.clone();
+        async move { !serving(&mut health).await }
+    })
+    .await;
+    assert!(down, "health kept SERVING on a full disk");
+
+    // Space comes back: no restart needed.
+    let freed = Command::new("prlimit")
+        .args(["--pid", &server.child.id().to_string(), "--fsize=unlimited"])
+        .status()
+        .unwrap();
+    assert!(freed.success());
+    let up = crate::harness::eventually(std::time::Duration::from_secs(15), || {
+        let mut health = health.clone();
+        async move { serving(&mut health).await }
+    })
+    .await;
+    assert!(up, "health did not recover");
+    client
+        .register(tessera::proto::RegisterRequest {
+            email: "after@example.com".into(),
+            password: crate::harness::PASSWORD.into(),
+        })
+        .await
+        .expect("writes work again");
+    let (code, _) = server.terminate().await;
+    assert_eq!(code, Some(0));
 }

@@ -321,7 +321,7 @@ async fn without_auto_migrate_an_unmigrated_database_is_refused_until_migrate_ra
         panic!("an unmigrated database must be refused");
     };
     assert_eq!(e.var, "TESSERA_AUTO_MIGRATE");
-    assert_eq!(tessera::admin::migrate(&config.store).await.unwrap(), 3);
+    assert_eq!(tessera::admin::migrate(&config.store).await.unwrap(), 5);
     assert_eq!(tessera::admin::migrate(&config.store).await.unwrap(), 0);
     assert!(
         tessera::server::prepare(config, tessera::clock::Clock::system())

@@ -15,6 +15,19 @@ impl Lifecycle for Backend {
         Ok(())
     }
 
+    async fn probe_write(&self) -> Result<(), StoreError> {
+        // As many pages as a request writes, and then some: a small write can still
+        // fit where a registration no longer does.
+        db(sqlx::query("INSERT INTO write_probe (filler) VALUES ($1)")
+            .bind(vec![0x5a_u8; 32 * 1024])
+            .execute(&self.writer)
+            .await)?;
+        db(sqlx::query("DELETE FROM write_probe")
+            .execute(&self.writer)
+            .await)?;
+        Ok(())
+    }
+
     async fn listen(&self, changes: mpsc::Sender<Change>) {
         self.listen_changes(changes).await;
     }
