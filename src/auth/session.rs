@@ -36,7 +36,7 @@ use tracing::{debug, info, warn};
 
 use super::{Auth, AuthError, ClientInfo, IssuedTokens};
 use crate::domain::SessionId;
-use crate::store::{NextToken, RefreshRow, RevokeReason, Rotation, Store};
+use crate::store::{NextToken, RefreshRow, RevokeReason, Rotation, Store, UserRow};
 use crate::token::refresh::RefreshToken;
 
 impl<S: Store> Auth<S> {
@@ -58,15 +58,9 @@ impl<S: Store> Auth<S> {
             return Ok(again);
         }
         self.live(&row, client, now).await?;
-        let user = self
-            .store
-            .user_by_id(row.user_id)
-            .await
-            .map_err(AuthError::from_store)?
-            .ok_or(AuthError::TokenInvalid)?;
         // Sign before the rotation commits, so nothing can fail between spending the
         // old token and handing out the new pair.
-        let access_token = self.sign(&user, row.session_id, now).await?;
+        let (user, access_token) = self.sign_for(&row, now).await?;
         // With a reuse grace the successor is derived from the token, so a retry can
         // be handed the very same one; without, it is fresh randomness.
         let next = match &self.reuse_grace {
@@ -214,13 +208,7 @@ impl<S: Store> Auth<S> {
         if !again {
             return Ok(None);
         }
-        let user = self
-            .store
-            .user_by_id(row.user_id)
-            .await
-            .map_err(AuthError::from_store)?
-            .ok_or(AuthError::TokenInvalid)?;
-        let access_token = self.sign(&user, row.session_id, now).await?;
+        let (_, access_token) = self.sign_for(row, now).await?;
         info!(
             user_id = %row.user_id,
             session_id = %row.session_id,
@@ -228,6 +216,19 @@ impl<S: Store> Auth<S> {
             "refresh retried within the reuse grace; the same successor handed out again"
         );
         Ok(Some(self.pair(access_token, successor)))
+    }
+
+    /// The token's user, as the store has them now (roles included), and a new access
+    /// token for its session.
+    async fn sign_for(&self, row: &RefreshRow, now: i64) -> Result<(UserRow, String), AuthError> {
+        let user = self
+            .store
+            .user_by_id(row.user_id)
+            .await
+            .map_err(AuthError::from_store)?
+            .ok_or(AuthError::TokenInvalid)?;
+        let access_token = self.sign(&user, row.session_id, now).await?;
+        Ok((user, access_token))
     }
 
     /// Whether a presented refresh token is its session's live one at `now`: the

@@ -88,7 +88,8 @@ pub struct Config {
     pub connections: Connections,
 }
 
-/// What one client connection may hold (see `server/conn.rs`).
+/// What one client connection may hold, and how many may be open (see
+/// `server/conn.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Connections {
     pub max_connections: usize,

@@ -41,6 +41,7 @@ use tonic::transport::server::TcpConnectInfo;
 use tonic::{Code, Status};
 use tracing::{debug, warn};
 
+use crate::config::Connections;
 use crate::grpc::status::from_framework;
 
 /// The length of the HTTP/2 client preface (RFC 9113 §3.4).
@@ -52,23 +53,12 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// How long an HTTP/2 PING may go unanswered before the connection is closed.
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// What one client connection may hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConnLimits {
-    pub max_connections: usize,
-    pub max_streams: u32,
-    pub max_header_bytes: u32,
-    pub handshake_timeout: Duration,
-    pub idle_timeout: Duration,
-    pub keepalive_interval: Duration,
-}
-
 /// Serves `routes` on `listener` until `stop` resolves; then stops accepting, asks
 /// every connection to close, and returns the set of connection tasks to drain.
 pub(super) async fn serve(
     listener: TcpListener,
     routes: Routes,
-    limits: ConnLimits,
+    limits: Connections,
     stop: impl Future<Output = ()>,
 ) -> JoinSet<()> {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
@@ -120,7 +110,7 @@ async fn connection(
     peer: SocketAddr,
     _permit: OwnedSemaphorePermit,
     routes: Routes,
-    limits: ConnLimits,
+    limits: Connections,
     mut close: watch::Receiver<bool>,
 ) {
     let _ = tcp.set_nodelay(true);

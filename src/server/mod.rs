@@ -30,7 +30,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-pub use conn::ConnLimits;
 pub use serve::MAX_REQUEST_BYTES;
 pub use startup::{OpenStore, WithStore, master_key_for, migrate, open_store, wrong_master_key};
 

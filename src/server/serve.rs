@@ -9,7 +9,7 @@ use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 use tracing::{info, warn};
 
-use super::conn::{self, ConnLimits};
+use super::conn;
 use super::startup::Wired;
 use super::{ServeError, health, purge, sync};
 use crate::config::ConfigError;
@@ -79,15 +79,7 @@ pub(super) async fn run<S: Store>(
             set_serving(&reporter, ServingStatus::NotServing).await;
         }
     };
-    let limits = &config.connections;
-    let limits = ConnLimits {
-        max_connections: limits.max_connections,
-        max_streams: limits.max_streams,
-        max_header_bytes: limits.max_header_bytes,
-        handshake_timeout: limits.handshake_timeout,
-        idle_timeout: limits.idle_timeout,
-        keepalive_interval: limits.keepalive_interval,
-    };
+    let limits = config.connections;
     let routes = Routes::new(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
