@@ -567,7 +567,6 @@ async fn users_grant_role_and_revoke_role_change_the_roles_of_the_next_tokens() 
 #[tokio::test]
 async fn a_full_disk_answers_storage_unavailable_turns_health_not_serving_and_recovers() {
     use tonic_health::pb::health_check_response::ServingStatus;
-    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
@@ -582,22 +581,11 @@ async fn a_full_disk_answers_storage_unavailable_turns_health_not_serving_and_re
         .await
         .unwrap();
     let mut client = AuthServiceClient::new(channel.clone());
-    let mut health = HealthClient::new(channel);
-    let serving = |health: &mut HealthClient<tonic::transport::Channel>| {
-        let mut health = health.clone();
-        async move {
-            health
-                .check(HealthCheckRequest {
-                    service: String::new(),
-                })
-                .await
-                .unwrap()
-                .into_inner()
-                .status
-                == ServingStatus::Serving as i32
-        }
+    let serving = || {
+        let channel = channel.clone();
+        async move { crate::harness::health_of(channel).await == ServingStatus::Serving }
     };
-    assert!(serving(&mut health).await);
+    assert!(serving().await);
 
     let mut refused = None;
     for i in 0..5_000 {
@@ -620,9 +608,8 @@ async fn a_full_disk_answers_storage_unavailable_turns_health_not_serving_and_re
     );
     assert!(status.get_details_retry_info().is_some());
     assert!(!status.message().contains("disk"), "{}", status.message());
-    let down = crate::harness::eventually(std::time::Duration::from_secs(15), || {
-        let mut health = health.clone();
-        async move { !serving(&mut health).await }
+    let down = crate::harness::eventually(std::time::Duration::from_secs(15), || async {
+        !serving().await
     })
     .await;
     assert!(down, "health kept SERVING on a full disk");
@@ -633,11 +620,7 @@ async fn a_full_disk_answers_storage_unavailable_turns_health_not_serving_and_re
         .status()
         .unwrap();
     assert!(freed.success());
-    let up = crate::harness::eventually(std::time::Duration::from_secs(15), || {
-        let mut health = health.clone();
-        async move { serving(&mut health).await }
-    })
-    .await;
+    let up = crate::harness::eventually(std::time::Duration::from_secs(15), serving).await;
     assert!(up, "health did not recover");
     client
         .register(tessera::proto::RegisterRequest {

@@ -18,6 +18,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 use tonic_types::StatusExt;
 
 pub type Client = AuthServiceClient<Channel>;
@@ -400,48 +402,66 @@ where
     }
 }
 
-/// The number `query` (one `COUNT(*)`) answers on the database of `config`.
-pub async fn count(config: &Config, query: &'static str) -> i64 {
-    let url = config.store.database_url.expose();
-    match config.store.database_url.kind() {
-        tessera::config::DatabaseKind::Sqlite => {
-            let pool = sqlx::SqlitePool::connect(url).await.unwrap();
-            let n = sqlx::query_scalar(query).fetch_one(&pool).await.unwrap();
-            pool.close().await;
-            n
+/// A connection to the database of `config`, behind tessera's back.
+enum Db {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+impl Db {
+    async fn open(config: &Config) -> Db {
+        let url = config.store.database_url.expose();
+        match config.store.database_url.kind() {
+            tessera::config::DatabaseKind::Sqlite => {
+                Db::Sqlite(sqlx::SqlitePool::connect(url).await.unwrap())
+            }
+            tessera::config::DatabaseKind::Postgres => {
+                Db::Postgres(sqlx::PgPool::connect(url).await.unwrap())
+            }
         }
-        tessera::config::DatabaseKind::Postgres => {
-            let pool = sqlx::PgPool::connect(url).await.unwrap();
-            let n = sqlx::query_scalar(query).fetch_one(&pool).await.unwrap();
-            pool.close().await;
-            n
+    }
+
+    async fn close(self) {
+        match self {
+            Db::Sqlite(pool) => pool.close().await,
+            Db::Postgres(pool) => pool.close().await,
         }
     }
 }
 
+/// The number `query` (one `COUNT(*)`) answers on the database of `config`.
+pub async fn count(config: &Config, query: &'static str) -> i64 {
+    let db = Db::open(config).await;
+    let n = match &db {
+        Db::Sqlite(pool) => sqlx::query_scalar(query).fetch_one(pool).await,
+        Db::Postgres(pool) => sqlx::query_scalar(query).fetch_one(pool).await,
+    };
+    db.close().await;
+    n.unwrap()
+}
+
 /// Runs `statements` on the database of `config`, behind tessera's back.
 pub async fn execute(config: &Config, statements: &[String]) {
-    let url = config.store.database_url.expose();
-    match config.store.database_url.kind() {
-        tessera::config::DatabaseKind::Sqlite => {
-            let pool = sqlx::SqlitePool::connect(url).await.unwrap();
-            for s in statements {
-                sqlx::raw_sql(sqlx::AssertSqlSafe(s.clone()))
-                    .execute(&pool)
-                    .await
-                    .unwrap();
-            }
-            pool.close().await;
+    let db = Db::open(config).await;
+    for s in statements {
+        let sql = sqlx::raw_sql(sqlx::AssertSqlSafe(s.clone()));
+        match &db {
+            Db::Sqlite(pool) => sql.execute(pool).await.map(|_| ()),
+            Db::Postgres(pool) => sql.execute(pool).await.map(|_| ()),
         }
-        tessera::config::DatabaseKind::Postgres => {
-            let pool = sqlx::PgPool::connect(url).await.unwrap();
-            for s in statements {
-                sqlx::raw_sql(sqlx::AssertSqlSafe(s.clone()))
-                    .execute(&pool)
-                    .await
-                    .unwrap();
-            }
-            pool.close().await;
-        }
+        .unwrap();
     }
+    db.close().await;
+}
+
+/// The health status of the whole server (service `""`), on `channel`.
+pub async fn health_of(channel: Channel) -> ServingStatus {
+    let answer = HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    ServingStatus::try_from(answer.status).unwrap()
 }

@@ -8,7 +8,6 @@ use tessera::config::Config;
 use tessera::proto::RegisterRequest;
 use tonic::Code;
 use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 use crate::harness::{self, Backend, PASSWORD, TestServer, assert_error, email, eventually};
 
@@ -410,7 +409,7 @@ async fn on_postgres_a_lost_database_answers_unavailable_and_service_resumes_whe
     .await;
     let email = email("outage");
     let (_, pair) = server.login_as(&email).await;
-    let mut health = HealthClient::new(server.channel().await);
+    let channel = server.channel().await;
 
     relay.cut();
     let started = Instant::now();
@@ -428,18 +427,8 @@ async fn on_postgres_a_lost_database_answers_unavailable_and_service_resumes_whe
     // Verify never touches the database: it keeps answering through the outage.
     assert!(server.verify(&pair.access_token).await.is_ok());
     let status_is = |want: ServingStatus| {
-        let mut health = health.clone();
-        async move {
-            health
-                .check(HealthCheckRequest {
-                    service: String::new(),
-                })
-                .await
-                .unwrap()
-                .into_inner()
-                .status
-                == want as i32
-        }
+        let channel = channel.clone();
+        async move { harness::health_of(channel).await == want }
     };
     assert!(
         eventually(Duration::from_secs(5), || status_is(
@@ -458,5 +447,4 @@ async fn on_postgres_a_lost_database_answers_unavailable_and_service_resumes_whe
         server.login(&email, PASSWORD).await.is_ok(),
         "service resumes by itself"
     );
-    let _ = &mut health;
 }
