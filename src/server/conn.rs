@@ -14,6 +14,7 @@
 //! - **HTTP/2's own limits**: concurrent streams (`TESSERA_MAX_STREAMS_PER_CONNECTION`),
 //!   header-list size (`TESSERA_MAX_HEADER_BYTES`), and keepalive PINGs after
 //!   `TESSERA_KEEPALIVE_INTERVAL` of silence, unanswered for 20 s closing it.
+//! - **One message per request** (`one_message.rs`) on every method but reflection.
 //! - **Shutdown**: accepting stops, every connection is sent GOAWAY, idle ones and
 //!   those still handshaking close at once, the rest when their RPCs end.
 
@@ -41,6 +42,7 @@ use tonic::transport::server::TcpConnectInfo;
 use tonic::{Code, Status};
 use tracing::{debug, warn};
 
+use super::one_message::{OneMessage, streams_requests};
 use crate::config::Connections;
 use crate::grpc::status::from_framework;
 
@@ -224,22 +226,24 @@ struct Counted {
 impl<B> tower_service::Service<http::Request<B>> for Counted
 where
     Routes: tower_service::Service<
-            http::Request<B>,
+            http::Request<OneMessage<B>>,
             Response = http::Response<TonicBody>,
             Error = Infallible,
         >,
-    <Routes as tower_service::Service<http::Request<B>>>::Future: Send + 'static,
+    <Routes as tower_service::Service<http::Request<OneMessage<B>>>>::Future: Send + 'static,
 {
     type Response = http::Response<TonicBody>;
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        tower_service::Service::<http::Request<B>>::poll_ready(&mut self.routes, cx)
+        tower_service::Service::<http::Request<OneMessage<B>>>::poll_ready(&mut self.routes, cx)
     }
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         request.extensions_mut().insert(self.info.clone());
+        let enforce = !streams_requests(request.uri().path());
+        let request = request.map(|body| OneMessage::new(body, enforce));
         let guard = RpcGuard::begin(&self.state);
         let response = self.routes.call(request);
         Box::pin(async move {

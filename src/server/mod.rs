@@ -21,6 +21,7 @@
 mod conn;
 mod data_dir;
 mod health;
+mod one_message;
 mod purge;
 mod serve;
 mod startup;

@@ -1,7 +1,9 @@
 //! Requests the gRPC layer refuses before any handler runs still get a precise
 //! status with tessera's ErrorInfo, and none of the decoder's words.
 
+use prost::Message;
 use prost::bytes::{Buf, BufMut, Bytes};
+use tessera::proto::RegisterRequest;
 use tonic::Code;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::transport::Channel;
@@ -103,5 +105,65 @@ async fn an_unknown_method_is_unimplemented_with_error_info() {
         .await,
         Code::Unimplemented,
         "UNIMPLEMENTED",
+    );
+}
+
+/// Sends each of `bodies` as one message of the same call, as a client stream would.
+async fn call_with(
+    channel: Channel,
+    path: &'static str,
+    bodies: Vec<Bytes>,
+) -> Result<(), tonic::Status> {
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    grpc.client_streaming(
+        tonic::Request::new(tokio_stream::iter(bodies)),
+        http::uri::PathAndQuery::from_static(path),
+        Raw,
+    )
+    .await
+    .map(|_| ())
+}
+
+#[tokio::test]
+async fn a_second_message_in_a_unary_call_is_refused_before_anything_is_written() {
+    let server = harness::spawn(Backend::Sqlite).await;
+    let register = RegisterRequest {
+        email: "twice@example.com".into(),
+        password: "correct horse battery".into(),
+    }
+    .encode_to_vec();
+    let register = Bytes::from(register);
+    let status = assert_error(
+        call_with(
+            server.channel().await,
+            "/tessera.auth.v1.AuthService/Register",
+            vec![register.clone(), register.clone()],
+        )
+        .await,
+        Code::InvalidArgument,
+        "MALFORMED_REQUEST",
+    );
+    assert!(
+        status.message().contains("one request message"),
+        "{}",
+        status.message()
+    );
+    assert_eq!(
+        harness::count(&server.config, "SELECT COUNT(*) FROM users").await,
+        0
+    );
+
+    // The same message alone, on the same path, is served.
+    call_with(
+        server.channel().await,
+        "/tessera.auth.v1.AuthService/Register",
+        vec![register],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        harness::count(&server.config, "SELECT COUNT(*) FROM users").await,
+        1
     );
 }
