@@ -16,7 +16,9 @@
 //!   `TESSERA_KEEPALIVE_INTERVAL` of silence, unanswered for 20 s closing it.
 //! - **One message per request** (`one_message.rs`) on every method but reflection.
 //! - **Shutdown**: accepting stops, every connection is sent GOAWAY, idle ones and
-//!   those still handshaking close at once, the rest when their RPCs end.
+//!   those still handshaking close at once, the rest when their RPCs end. A closing
+//!   connection (at shutdown or idle) whose peer does not finish the close is
+//!   dropped after a second with no RPC in flight.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -51,6 +53,10 @@ const PREFACE_BYTES: usize = 24;
 
 /// How long to wait before accepting again after accept failed.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// How long a closing connection with no RPC in flight may take to finish its close
+/// before it is dropped.
+const CLOSE_LINGER: Duration = Duration::from_secs(1);
 
 /// How long an HTTP/2 PING may go unanswered before the connection is closed.
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -150,6 +156,16 @@ async fn connection(
                 debug!(peer = %peer, "connection idle; closing it");
                 closing = true;
                 conn.as_mut().graceful_shutdown();
+            }
+            // A graceful close waits for the peer (its answer to the closing PING,
+            // the end of its streams); a peer that never answers is dropped once
+            // the connection has been quiet for a little while.
+            () = async {
+                tokio::time::sleep(CLOSE_LINGER).await;
+                state.idle(CLOSE_LINGER).await;
+            }, if closing => {
+                debug!(peer = %peer, "closing connection still open; dropping it");
+                return;
             }
             _ = close.wait_for(|c| *c), if !closing => {
                 // A connection that has not even sent its preface has nothing to

@@ -170,3 +170,21 @@ async fn an_idle_connection_does_not_hold_up_shutdown() {
         .expect("shutdown did not wait out the grace period");
     assert!(idle.await.unwrap(), "the idle connection was closed");
 }
+
+#[tokio::test]
+async fn a_client_that_never_answers_does_not_hold_up_shutdown() {
+    let server = harness::spawn_with(Backend::Sqlite, |c| {
+        c.shutdown_grace = Duration::from_secs(30);
+    })
+    .await;
+    // Past the handshake, then mute: it reads nothing more and never answers the
+    // PING a graceful close waits for.
+    let mut mute = h2_connect(&server).await;
+    server_settings(&mut mute).await;
+    // Let the server settle into the connection (its SETTINGS acknowledged by no one).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::timeout(Duration::from_secs(10), server.stop())
+        .await
+        .expect("a mute client held shutdown for the grace period");
+    drop(mute);
+}
