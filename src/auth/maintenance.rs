@@ -7,8 +7,11 @@ use super::{Auth, AuthError, Revocation, Watched};
 use crate::domain::{Email, UserId};
 use crate::store::{RevokedRow, Store, StoreError};
 
-/// The email normalization of this version (see `migrations/*/0003_email_form.sql`).
-const EMAIL_FORM: i64 = 2;
+/// The email normalization of this version (see `migrations/*/0003_email_form.sql`):
+/// 1 trimmed and lower-cased; 2 also NFKC, IDNA domains, no invisible characters;
+/// 3 NFKC both before and after lower-casing, so that compatibility capitals (U+210C
+/// is `H`) fold too. Stores below it are brought to it at start.
+const EMAIL_FORM: i64 = 3;
 
 /// What bringing the stored emails to the current normalization did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -23,8 +23,8 @@ pub enum EmailError {
 ///
 /// Two spellings of one mailbox give one `Email`, which is what the unique index
 /// sees:
-/// - surrounding whitespace is trimmed, and the whole is case-folded (lower-cased)
-///   and brought to Unicode NFKC, so precomposed and decomposed accents, and
+/// - surrounding whitespace is trimmed, and the whole is brought to Unicode NFKC,
+///   lower-cased and brought to NFKC again, so precomposed and decomposed accents, and
 ///   fullwidth or other compatibility forms, are one;
 /// - the domain goes through IDNA (UTS #46, non-transitional) and is kept in its
 ///   Unicode form, so `BÜCHER.de` and `xn--bcher-kva.de` are one;
@@ -75,10 +75,25 @@ impl Email {
         if trimmed.chars().any(invisible) {
             return Err(EmailError::Invisible);
         }
-        let folded: String = trimmed.to_lowercase().nfkc().collect();
+        // NFKC, then lower case, then NFKC again (Unicode's NFKC_Casefold closure):
+        // compatibility forms can decompose to capitals (U+210C BLACK-LETTER CAPITAL H
+        // is `H`), and lower-casing can leave a form NFKC would change; either order
+        // alone lets two spellings of one mailbox become two stored emails.
+        let folded: String = trimmed
+            .nfkc()
+            .collect::<String>()
+            .to_lowercase()
+            .nfkc()
+            .collect();
         let (local, domain) = folded.split_once('@').ok_or(EmailError::Malformed)?;
         let ascii_domain = idna::domain_to_ascii(domain).map_err(|_| EmailError::Malformed)?;
         let (domain, _) = idna::domain_to_unicode(&ascii_domain);
+        // Both forms must name each other: a label like `xn--xn--…` decodes to a
+        // Unicode form that does not encode back, and would be stored as an email
+        // that no longer parses.
+        if idna::domain_to_ascii(&domain).ok().as_deref() != Some(ascii_domain.as_str()) {
+            return Err(EmailError::Malformed);
+        }
         let email = format!("{local}@{domain}");
         if email.len() > MAX_EMAIL_BYTES {
             return Err(EmailError::TooLong);
@@ -136,6 +151,24 @@ mod tests {
         assert_eq!(Email::parse("JOS\u{c9}@EXAMPLE.COM").unwrap(), plain);
         let fullwidth = Email::parse("\u{ff41}\u{ff44}\u{ff41}@\u{ff45}xample.com").unwrap();
         assert_eq!(fullwidth, Email::parse("ada@example.com").unwrap());
+    }
+
+    #[test]
+    fn normalizing_is_a_fixed_point_even_for_compatibility_capitals() {
+        // Found by the `email` fuzz target: U+210C is `H` under NFKC, after lower-casing.
+        let email = Email::parse("\u{210C}@example.com").unwrap();
+        assert_eq!(email.as_str(), "h@example.com");
+        assert_eq!(Email::parse(email.as_str()).unwrap(), email);
+        assert_eq!(Email::parse("h@example.com").unwrap(), email);
+    }
+
+    #[test]
+    fn a_domain_whose_unicode_form_does_not_encode_back_is_refused() {
+        // Found by the `email` fuzz target: the label decodes to `xn--ncher-knch«er`.
+        assert_eq!(
+            Email::parse("a@eme.xn--xn--ncher-kncher-kva.de"),
+            Err(EmailError::Malformed)
+        );
     }
 
     #[test]
