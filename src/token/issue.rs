@@ -2,15 +2,17 @@
 
 use std::time::Duration;
 
-use jsonwebtoken::{Algorithm, Header};
-
 use super::AccessClaims;
 use super::keys::SigningKey;
 
 /// Signing failed: the key was proven usable at start, so this is an internal fault.
 #[derive(Debug, thiserror::Error)]
-#[error("signing the access token failed: {0}")]
-pub struct IssueError(#[from] jsonwebtoken::errors::Error);
+pub enum IssueError {
+    #[error("encoding the access token's claims failed: {0}")]
+    Claims(#[from] serde_json::Error),
+    #[error("the RSA signature failed")]
+    Signature,
+}
 
 /// Signs access tokens for one issuer and audience.
 #[derive(Clone, Debug)]
@@ -82,10 +84,8 @@ impl TokenIssuer {
             email: subject.email.to_owned(),
             roles: subject.roles.to_vec(),
         };
-        let mut header = Header::new(Algorithm::RS256);
-        header.typ = Some("JWT".into());
-        header.kid = Some(key.kid().to_owned());
-        let token = jsonwebtoken::encode(&header, &claims, key.encoding_key())?;
+        let json = serde_json::to_vec(&claims)?;
+        let token = key.sign_jws(&json).map_err(|_| IssueError::Signature)?;
         Ok((token, claims))
     }
 }

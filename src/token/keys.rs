@@ -6,6 +6,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use aws_lc_rs::rsa::KeyPair;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, ThumbprintHash};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 
@@ -31,10 +34,16 @@ pub enum KeyError {
 
 /// A private key tessera signs with, its `kid` and its public JWK.
 /// `Debug` shows the `kid` only.
+///
+/// The private key is parsed once, here, into an aws-lc-rs key pair that signs
+/// directly; the JWS header, the same for every token of this key, is encoded once
+/// too.
 #[derive(Clone)]
 pub struct SigningKey {
     kid: String,
-    encoding: EncodingKey,
+    pair: Arc<KeyPair>,
+    /// `{"alg":"RS256","typ":"JWT","kid":…}`, base64url.
+    header: Arc<str>,
     decoding: DecodingKey,
     pem: Arc<[u8]>,
     n: String,
@@ -52,18 +61,25 @@ impl fmt::Debug for SigningKey {
 impl SigningKey {
     /// Parses a PKCS#8 PEM RSA private key.
     pub fn from_pem(pem: &[u8]) -> Option<Self> {
+        let block = pem::parse(pem).ok()?;
+        if block.tag() != "PRIVATE KEY" {
+            return None;
+        }
+        let pair = KeyPair::from_pkcs8(block.contents()).ok()?;
+        // The JWK and its thumbprint come from jsonwebtoken, once.
         let encoding = EncodingKey::from_rsa_pem(pem).ok()?;
-        // Extracting the public components parses the key with aws-lc-rs, so this also
-        // proves the key is usable before the server starts.
         let mut jwk = Jwk::from_encoding_key(&encoding, Algorithm::RS256).ok()?;
         let kid = jwk.thumbprint(ThumbprintHash::SHA256).ok()?;
         let AlgorithmParameters::RSA(rsa) = &mut jwk.algorithm else {
             return None;
         };
         let decoding = DecodingKey::from_rsa_components(&rsa.n, &rsa.e).ok()?;
+        let header = serde_json::json!({ "alg": "RS256", "typ": "JWT", "kid": kid });
+        let header = URL_SAFE_NO_PAD.encode(header.to_string());
         Some(Self {
             kid,
-            encoding,
+            pair: Arc::new(pair),
+            header: header.into(),
             decoding,
             pem: Arc::from(pem),
             n: std::mem::take(&mut rsa.n),
@@ -98,8 +114,27 @@ impl SigningKey {
         &self.kid
     }
 
-    pub(crate) fn encoding_key(&self) -> &EncodingKey {
-        &self.encoding
+    /// Signs `claims` (a JSON object) as a compact RS256 JWS under this key's header:
+    /// `header.claims.signature`, each part base64url (RFC 7515 §7.1), the signature
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (RFC 7518 §3.3).
+    pub(crate) fn sign_jws(&self, claims: &[u8]) -> Result<String, aws_lc_rs::error::Unspecified> {
+        let sig_len = self.pair.public_modulus_len();
+        let mut token = String::with_capacity(
+            self.header.len() + 2 + (claims.len() * 4).div_ceil(3) + (sig_len * 4).div_ceil(3),
+        );
+        token.push_str(&self.header);
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(claims, &mut token);
+        let mut signature = vec![0u8; sig_len];
+        self.pair.sign(
+            &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+            &aws_lc_rs::rand::SystemRandom::new(),
+            token.as_bytes(),
+            &mut signature,
+        )?;
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(&signature, &mut token);
+        Ok(token)
     }
 
     /// The public key as a JWK, for the published key set.

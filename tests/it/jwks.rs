@@ -105,3 +105,65 @@ on_both_backends!(
     get_jwks_keys_verify_an_issued_token_with_a_standard_jwt_library,
     the_kid_is_the_rfc7638_thumbprint_of_the_published_key,
 );
+
+/// Runs `openssl` with `args`; `None` when it is not installed.
+fn openssl(args: &[&std::ffi::OsStr]) -> Option<std::process::Output> {
+    std::process::Command::new("openssl")
+        .args(args)
+        .output()
+        .ok()
+}
+
+#[tokio::test]
+async fn an_issued_token_verifies_with_openssl_a_second_rs256_implementation() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use std::ffi::OsStr;
+
+    let server = harness::spawn(Backend::Sqlite).await;
+    let (_, pair) = server.login_as(&email("openssl")).await;
+    let token = pair.access_token;
+    let (input, signature) = token.rsplit_once('.').unwrap();
+    let (header, _) = input.split_once('.').unwrap();
+    let header: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+    assert_eq!(header["alg"], "RS256");
+    assert_eq!(header["typ"], "JWT");
+    assert_eq!(header["kid"], server.jwks().await[0].kid.as_str());
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name);
+    std::fs::write(path("key.pem"), server.signing_key_pem()).unwrap();
+    std::fs::write(path("sig"), URL_SAFE_NO_PAD.decode(signature).unwrap()).unwrap();
+    std::fs::write(path("input"), input).unwrap();
+    let mut forged = input.as_bytes().to_vec();
+    *forged.last_mut().unwrap() ^= 1;
+    std::fs::write(path("forged"), forged).unwrap();
+    let Some(public) = openssl(&[
+        OsStr::new("pkey"),
+        OsStr::new("-in"),
+        path("key.pem").as_os_str(),
+        OsStr::new("-pubout"),
+        OsStr::new("-out"),
+        path("pub.pem").as_os_str(),
+    ]) else {
+        eprintln!("skipped: openssl is not installed");
+        return;
+    };
+    assert!(public.status.success(), "{public:?}");
+    let verify = |file: &str| {
+        let out = openssl(&[
+            OsStr::new("dgst"),
+            OsStr::new("-sha256"),
+            OsStr::new("-verify"),
+            path("pub.pem").as_os_str(),
+            OsStr::new("-signature"),
+            path("sig").as_os_str(),
+            path(file).as_os_str(),
+        ])
+        .unwrap();
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("Verified OK")
+    };
+    assert!(verify("input"), "OpenSSL refused tessera's RS256 signature");
+    assert!(!verify("forged"), "OpenSSL accepted a changed token");
+}
