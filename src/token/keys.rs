@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use aws_lc_rs::rsa::KeyPair;
+use aws_lc_rs::signature::{KeyPair as _, ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, ThumbprintHash};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use jsonwebtoken::{Algorithm, EncodingKey};
 
 use super::KeySet;
 
@@ -44,7 +45,7 @@ pub struct SigningKey {
     pair: Arc<KeyPair>,
     /// `{"alg":"RS256","typ":"JWT","kid":…}`, base64url.
     header: Arc<str>,
-    decoding: DecodingKey,
+    public: ParsedPublicKey,
     pem: Arc<[u8]>,
     n: String,
     e: String,
@@ -73,14 +74,15 @@ impl SigningKey {
         let AlgorithmParameters::RSA(rsa) = &mut jwk.algorithm else {
             return None;
         };
-        let decoding = DecodingKey::from_rsa_components(&rsa.n, &rsa.e).ok()?;
+        let public =
+            ParsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, pair.public_key().as_ref()).ok()?;
         let header = serde_json::json!({ "alg": "RS256", "typ": "JWT", "kid": kid });
         let header = URL_SAFE_NO_PAD.encode(header.to_string());
         Some(Self {
             kid,
             pair: Arc::new(pair),
             header: header.into(),
-            decoding,
+            public,
             pem: Arc::from(pem),
             n: std::mem::take(&mut rsa.n),
             e: std::mem::take(&mut rsa.e),
@@ -154,6 +156,6 @@ impl SigningKey {
 
     /// Adds this key's public half to `set`.
     pub fn add_to(&self, set: &mut KeySet) {
-        set.insert(self.kid.clone(), self.decoding.clone());
+        set.insert_parsed(self.kid.clone(), self.public.clone());
     }
 }

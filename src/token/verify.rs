@@ -17,7 +17,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use jsonwebtoken::{Algorithm, DecodingKey, Validation, errors::ErrorKind};
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rsa::PublicKeyComponents;
+use aws_lc_rs::signature::{ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::Algorithm;
 
 use super::AccessClaims;
 use super::cache::{DEFAULT_ENTRIES, VerifiedCache};
@@ -52,7 +57,8 @@ pub enum VerifyError {
 /// The public keys that may have signed a live token, by `kid`.
 #[derive(Clone, Default)]
 pub struct KeySet {
-    keys: HashMap<String, DecodingKey>,
+    /// Each key parsed once, when it is added: a signature check does no parsing.
+    keys: HashMap<String, ParsedPublicKey>,
 }
 
 impl KeySet {
@@ -61,14 +67,30 @@ impl KeySet {
         Self::default()
     }
 
-    /// Adds an RSA public key from its base64url `n` and `e`, under `kid`.
+    /// Adds an RSA public key from its base64url `n` and `e`, under `kid`. Keys
+    /// under 2,048 bits are refused.
     pub fn insert_rsa_components(
         &mut self,
         kid: impl Into<String>,
         n: &str,
         e: &str,
     ) -> Result<(), VerifyError> {
-        let key = DecodingKey::from_rsa_components(n, e).map_err(|_| VerifyError::Invalid)?;
+        let decode = |part: &str| {
+            URL_SAFE_NO_PAD
+                .decode(part)
+                .map_err(|_| VerifyError::Invalid)
+        };
+        let components = PublicKeyComponents {
+            n: decode(n)?,
+            e: decode(e)?,
+        };
+        let significant = components.n.iter().skip_while(|b| **b == 0).count();
+        if significant < 256 {
+            return Err(VerifyError::Invalid);
+        }
+        let der = components.as_der().map_err(|_| VerifyError::Invalid)?;
+        let key = ParsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, der.as_ref())
+            .map_err(|_| VerifyError::Invalid)?;
         self.keys.insert(kid.into(), key);
         Ok(())
     }
@@ -82,14 +104,10 @@ impl KeySet {
                 .is_ok()
     }
 
-    /// Adds a public key under `kid`.
-    pub fn insert(&mut self, kid: impl Into<String>, key: DecodingKey) {
+    /// Adds a parsed RS256 public key under `kid`.
+    #[cfg(feature = "server")]
+    pub(crate) fn insert_parsed(&mut self, kid: impl Into<String>, key: ParsedPublicKey) {
         self.keys.insert(kid.into(), key);
-    }
-
-    /// The key for `kid`, if published.
-    pub fn get(&self, kid: &str) -> Option<&DecodingKey> {
-        self.keys.get(kid)
     }
 
     /// Whether both sets publish the same kids. tessera's kids are RFC 7638
@@ -103,7 +121,6 @@ impl KeySet {
 #[derive(Clone)]
 pub struct TokenVerifier {
     keys: Arc<KeySet>,
-    validation: Arc<Validation>,
     issuer: Arc<str>,
     audience: Arc<str>,
     leeway_secs: i64,
@@ -115,18 +132,8 @@ impl TokenVerifier {
     /// of clock skew on `exp` and `nbf`, remembering up to [`DEFAULT_ENTRIES`] verified
     /// tokens.
     pub fn new(keys: KeySet, issuer: &str, audience: &str, leeway_secs: u64) -> Self {
-        // Pinned to RS256: the header's `alg` is checked against this list, never trusted.
-        let mut validation = Validation::new(Algorithm::RS256);
-        validation.set_issuer(&[issuer]);
-        validation.set_audience(&[audience]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        // Expiry and nbf are checked below against the caller's `now`.
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
-        validation.leeway = 0;
         Self {
             keys: Arc::new(keys),
-            validation: Arc::new(validation),
             issuer: issuer.into(),
             audience: audience.into(),
             leeway_secs: i64::try_from(leeway_secs).unwrap_or(i64::MAX),
@@ -183,7 +190,15 @@ impl TokenVerifier {
 
     /// The header, the signature, and the claims other than time.
     fn verify_signed(&self, token: &str) -> Result<AccessClaims, VerifyError> {
+        // Compact serialization: exactly three base64url parts (RFC 7515 §7.1).
+        let mut parts = token.split('.');
+        let (Some(_), Some(payload), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(VerifyError::Invalid);
+        };
         let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Invalid)?;
+        // Pinned: the header's `alg` must be RS256, never trusted to pick another.
         if header.alg != Algorithm::RS256 {
             return Err(VerifyError::Invalid);
         }
@@ -193,14 +208,25 @@ impl TokenVerifier {
             return Err(VerifyError::Invalid);
         }
         let kid = header.kid.ok_or(VerifyError::Invalid)?;
-        let key = self.keys.get(&kid).ok_or(VerifyError::UnknownKey)?;
-        let data = jsonwebtoken::decode::<AccessClaims>(token, key, &self.validation).map_err(
-            |e| match e.kind() {
-                ErrorKind::ExpiredSignature => VerifyError::Expired,
-                _ => VerifyError::Invalid,
-            },
-        )?;
-        Ok(data.claims)
+        let key = self.keys.keys.get(&kid).ok_or(VerifyError::UnknownKey)?;
+        // RSASSA-PKCS1-v1_5 with SHA-256 over `header.payload` (RFC 7518 §3.3).
+        let signed = &token[..token.len() - signature.len() - 1];
+        let signature = URL_SAFE_NO_PAD
+            .decode(signature)
+            .map_err(|_| VerifyError::Invalid)?;
+        key.verify_sig(signed.as_bytes(), &signature)
+            .map_err(|_| VerifyError::Invalid)?;
+        // Only a signed payload is read. `iss`, `sub`, `aud`, `exp`, `iat`, `jti`,
+        // `sid` are required by the type; `iss` and `aud` must be ours.
+        let payload = URL_SAFE_NO_PAD
+            .decode(payload)
+            .map_err(|_| VerifyError::Invalid)?;
+        let claims: AccessClaims =
+            serde_json::from_slice(&payload).map_err(|_| VerifyError::Invalid)?;
+        if claims.iss != *self.issuer || !claims.aud.iter().any(|a| *a == *self.audience) {
+            return Err(VerifyError::Invalid);
+        }
+        Ok(claims)
     }
 
     /// `exp`, `nbf` and `iat` against `now`, with the leeway; and a lifetime no
@@ -271,6 +297,58 @@ mod tests {
             roles: &roles,
         };
         issuer.issue(key, &subject, NOW).expect("signed").0
+    }
+
+    #[test]
+    fn only_three_parts_signed_by_the_key_with_our_iss_aud_and_sub_verify() {
+        let key = key();
+        let verifier = verifier_over(&key).with_cache(0);
+        let good = token(&key, "s");
+        assert!(verifier.verify(&good, NOW).is_ok());
+        assert_eq!(
+            verifier.verify(&format!("{good}.x"), NOW),
+            Err(VerifyError::Invalid)
+        );
+        // The payload swapped for another, the signature kept.
+        let (header, rest) = good.split_once('.').unwrap();
+        let (_, signature) = rest.split_once('.').unwrap();
+        let claims = |c: serde_json::Value| URL_SAFE_NO_PAD.encode(c.to_string());
+        let fair = serde_json::json!({
+            "iss": "tessera", "aud": "tessera", "sub": "u", "exp": NOW + 60, "iat": NOW,
+            "jti": "j", "sid": "s", "email": "a@example.com", "roles": ["admin"],
+        });
+        let swapped = format!("{header}.{}.{signature}", claims(fair.clone()));
+        assert_eq!(verifier.verify(&swapped, NOW), Err(VerifyError::Invalid));
+        // Signed by the key, but missing `sub`, or for another issuer or audience.
+        let signed = |c: serde_json::Value| key.sign_jws(c.to_string().as_bytes()).unwrap();
+        assert!(verifier.verify(&signed(fair.clone()), NOW).is_ok());
+        for (field, value) in [
+            ("sub", serde_json::Value::Null),
+            ("iss", "other".into()),
+            ("aud", "other".into()),
+        ] {
+            let mut c = fair.clone();
+            if value.is_null() {
+                c.as_object_mut().unwrap().remove(field);
+            } else {
+                c[field] = value;
+            }
+            assert_eq!(
+                verifier.verify(&signed(c), NOW),
+                Err(VerifyError::Invalid),
+                "{field}"
+            );
+        }
+    }
+
+    #[test]
+    fn keys_under_2048_bits_are_not_trusted() {
+        let n = URL_SAFE_NO_PAD.encode([0xC5u8; 128]);
+        let mut set = KeySet::new();
+        assert_eq!(
+            set.insert_rsa_components("small", &n, "AQAB"),
+            Err(VerifyError::Invalid)
+        );
     }
 
     #[test]
