@@ -14,6 +14,7 @@
 pub mod cache;
 pub mod claims;
 pub mod jwks;
+pub mod keyset;
 pub mod revoked;
 pub mod verify;
 
@@ -30,5 +31,6 @@ pub mod seal;
 
 pub use claims::AccessClaims;
 pub use jwks::{Jwk, JwkSet};
+pub use keyset::KeySet;
 pub use revoked::RevokedSessions;
-pub use verify::{KeySet, TokenVerifier, VerifyError};
+pub use verify::{TokenVerifier, VerifyError};
