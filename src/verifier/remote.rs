@@ -2,8 +2,6 @@
 //! (never past the token's expiry). Tokens are cached by their SHA-256, so the cache
 //! holds no token. Failures to reach tessera are not cached.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use tonic_types::StatusExt;
@@ -13,37 +11,44 @@ use crate::clock::unix_now;
 use crate::grpc::convert::from_claims;
 use crate::proto::VerifyRequest;
 use crate::reason::Reason;
-use crate::token::cache::make_room;
 use crate::token::{AccessClaims, VerifyError};
 
-/// Beyond this many entries, expired ones are dropped; if that is not enough, all.
+/// The most answers remembered; past it, quick_cache's policy picks what goes (the
+/// tokens seen again stay).
 const MAX_ENTRIES: usize = 10_000;
 
 type Answer = Result<AccessClaims, VerifyError>;
 
 /// Tessera's recent answers, by token hash.
-#[derive(Default)]
 pub(super) struct Cache {
-    answers: Mutex<HashMap<[u8; 32], (Answer, Instant)>>,
+    answers: quick_cache::sync::Cache<[u8; 32], (Answer, Instant)>,
+}
+
+impl Default for Cache {
+    fn default() -> Self {
+        Self {
+            answers: quick_cache::sync::Cache::new(MAX_ENTRIES),
+        }
+    }
 }
 
 impl Cache {
     /// The cached answer for `token`, or `Unavailable` when there is none.
     pub(super) fn get(&self, token: &str, now: Instant) -> Answer {
         let key = crate::crypto::sha256(token.as_bytes());
-        let answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
-        match answers.get(&key) {
-            Some((answer, until)) if *until > now => answer.clone(),
-            _ => Err(VerifyError::Unavailable),
+        match self.answers.get(&key) {
+            Some((answer, until)) if until > now => answer,
+            Some(_) => {
+                self.answers.remove(&key);
+                Err(VerifyError::Unavailable)
+            }
+            None => Err(VerifyError::Unavailable),
         }
     }
 
     fn put(&self, token: &str, answer: Answer, until: Instant) {
         let key = crate::crypto::sha256(token.as_bytes());
-        let mut answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        make_room(&mut answers, MAX_ENTRIES, |(_, until)| *until > now);
-        answers.insert(key, (answer, until));
+        self.answers.insert(key, (answer, until));
     }
 }
 
