@@ -84,7 +84,9 @@ impl<S: Store> Auth<S> {
         now: i64,
     ) -> Result<IssuedTokens, AuthError> {
         let session_id = SessionId::random();
-        let access_token = self.sign(user, session_id, now).await?;
+        let access_token = self
+            .sign((user.id, &user.email, &user.roles), session_id, now)
+            .await?;
         let refresh_token = RefreshToken::generate();
         self.store
             .create_session(&NewSession {

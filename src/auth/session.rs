@@ -6,14 +6,14 @@
 //! belongs to one generation of its session, and the session records the one
 //! generation that may still be spent.
 //!
-//! - Presenting the current generation's token spends it: in one transaction the
-//!   session's generation moves on (a conditional update: only one caller can win)
-//!   and the next token is stored. The access tokens issued before stay valid until
+//! - Presenting the current generation's token spends it: in one statement the next
+//!   token is stored and the session's generation moves on with it (a conditional
+//!   insert, guarded by the unique (session, generation): only one caller can win). The access tokens issued before stay valid until
 //!   their own expiry: rotation never breaks the token in use.
 //! - Presenting a token whose generation is spent, or losing the race for the current
-//!   one, is reuse: someone holds a copy. The whole session is revoked in the same
-//!   transaction, so neither the thief nor the user can go on with it, and its access
-//!   tokens stop verifying (the in-memory revocation set learns it at once).
+//!   one, is reuse: someone holds a copy. The whole session is revoked at once, so
+//!   neither the thief nor the user can go on with it, and its access tokens stop
+//!   verifying (the in-memory revocation set learns it at once).
 //! - A revoked session's tokens answer TOKEN_REVOKED; its spent tokens presented again
 //!   after a reuse revocation answer REFRESH_TOKEN_REUSED.
 //! - With `TESSERA_REFRESH_REUSE_GRACE` set (it is 0 s, off, by default), a client
@@ -36,7 +36,7 @@ use tracing::{debug, info, warn};
 
 use super::{Auth, AuthError, ClientInfo, IssuedTokens};
 use crate::domain::SessionId;
-use crate::store::{NextToken, RefreshRow, RevokeReason, Rotation, Store, UserRow};
+use crate::store::{NextToken, RefreshRow, RevokeReason, RevokedRow, Rotation, Store};
 use crate::token::refresh::RefreshToken;
 
 impl<S: Store> Auth<S> {
@@ -60,7 +60,7 @@ impl<S: Store> Auth<S> {
         self.live(&row, client, now).await?;
         // Sign before the rotation commits, so nothing can fail between spending the
         // old token and handing out the new pair.
-        let (user, access_token) = self.sign_for(&row, now).await?;
+        let access_token = self.sign_for(&row, now).await?;
         // With a reuse grace the successor is derived from the token, so a retry can
         // be handed the very same one; without, it is fresh randomness.
         let next = match &self.reuse_grace {
@@ -83,7 +83,7 @@ impl<S: Store> Auth<S> {
         match outcome {
             Rotation::Rotated => {
                 info!(
-                    user_id = %user.id,
+                    user_id = %row.user_id,
                     session_id = %row.session_id,
                     generation = row.generation + 1,
                     client_address = client.address.as_deref(),
@@ -96,7 +96,7 @@ impl<S: Store> Auth<S> {
                 match reason {
                     RevokeReason::Reuse => {
                         warn!(
-                            user_id = %user.id,
+                            user_id = %row.user_id,
                             session_id = %row.session_id,
                             client_address = client.address.as_deref(),
                             "refresh token reuse detected (concurrent); session revoked"
@@ -152,9 +152,11 @@ impl<S: Store> Auth<S> {
                 .revoke_user_sessions(row.user_id, RevokeReason::Logout, now)
                 .await
                 .map_err(AuthError::from_store)?;
-            for sid in &revoked {
-                self.revocations.remember(*sid, now);
-            }
+            self.revocations
+                .remember_all(revoked.iter().map(|&session_id| RevokedRow {
+                    session_id,
+                    revoked_at: now,
+                }));
             info!(
                 user_id = %row.user_id,
                 sessions = revoked.len(),
@@ -208,7 +210,7 @@ impl<S: Store> Auth<S> {
         if !again {
             return Ok(None);
         }
-        let (_, access_token) = self.sign_for(row, now).await?;
+        let access_token = self.sign_for(row, now).await?;
         info!(
             user_id = %row.user_id,
             session_id = %row.session_id,
@@ -218,17 +220,11 @@ impl<S: Store> Auth<S> {
         Ok(Some(self.pair(access_token, successor)))
     }
 
-    /// The token's user, as the store has them now (roles included), and a new access
-    /// token for its session.
-    async fn sign_for(&self, row: &RefreshRow, now: i64) -> Result<(UserRow, String), AuthError> {
-        let user = self
-            .store
-            .user_by_id(row.user_id)
+    /// A new access token for the token's session, saying what the store says of its
+    /// user now (email and roles were read with the token).
+    async fn sign_for(&self, row: &RefreshRow, now: i64) -> Result<String, AuthError> {
+        self.sign((row.user_id, &row.email, &row.roles), row.session_id, now)
             .await
-            .map_err(AuthError::from_store)?
-            .ok_or(AuthError::TokenInvalid)?;
-        let access_token = self.sign(&user, row.session_id, now).await?;
-        Ok((user, access_token))
     }
 
     /// Whether a presented refresh token is its session's live one at `now`: the

@@ -2,9 +2,9 @@
 //! token is opaque random bytes of which only the hash is stored.
 
 use super::{Auth, AuthError, KeysError};
-use crate::domain::SessionId;
+use crate::domain::{Email, SessionId, UserId};
 use crate::offload::OffloadError;
-use crate::store::{Store, UserRow};
+use crate::store::Store;
 use crate::token::issue::Subject;
 use crate::token::refresh::RefreshToken;
 
@@ -24,14 +24,15 @@ impl<S: Store> Auth<S> {
     /// signature takes about half a millisecond of CPU, too long for an async worker.
     pub(super) async fn sign(
         &self,
-        user: &UserRow,
+        user: (UserId, &Email, &[String]),
         session_id: SessionId,
         now: i64,
     ) -> Result<String, AuthError> {
-        let user_id = user.id.to_string();
+        let (user_id, email, roles) = user;
+        let user_id = user_id.to_string();
         let sid = session_id.to_string();
-        let email = user.email.as_str().to_owned();
-        let roles = user.roles.clone();
+        let email = email.as_str().to_owned();
+        let roles = roles.to_vec();
         let key = self
             .keys
             .signer(now)

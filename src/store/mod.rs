@@ -11,7 +11,7 @@
 //!
 //! The store knows users, sessions and refresh-token *hashes*; it makes no security
 //! decision beyond what the database enforces: unique emails, one token per session
-//! generation, and rotation as a conditional update whose row count says who won.
+//! generation, and rotation as a conditional insert that this uniqueness guards.
 //! Times are seconds since the Unix epoch. The SQL is written once ([`sql`](self) is
 //! compiled into each backend) and run on SQLite ([`SqliteStore`]) or PostgreSQL
 //! ([`PostgresStore`]); the backends differ only in how they connect, begin a write

@@ -32,6 +32,8 @@ mod sql;
 type Backend = PostgresStore;
 /// Its row type.
 type DbRow = sqlx::postgres::PgRow;
+/// Its database.
+type Db = sqlx::Postgres;
 
 /// The channel revocations are announced on.
 pub const REVOKED_CHANNEL: &str = "tessera_revoked";
@@ -53,6 +55,9 @@ pub struct PostgresStore {
 #[error("not a PostgreSQL URL")]
 pub struct BadUrl;
 
+/// A connection idle for longer than this is pinged before it is used again.
+const IDLE_PING_AFTER: Duration = Duration::from_secs(10);
+
 impl PostgresStore {
     /// Parses a `postgres://` URL into connect options.
     pub fn options(url: &str) -> Result<PgConnectOptions, BadUrl> {
@@ -69,6 +74,18 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(acquire_timeout)
+            // sqlx pings every connection it hands out by default: one more round trip
+            // per statement. Only a connection idle for a while is pinged; a broken
+            // busy one fails its statement, and the pool drops it.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > IDLE_PING_AFTER {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(options)
             .await
             .map_err(StoreError::Database)?;

@@ -1,13 +1,13 @@
 //! Sessions and their refresh-token hashes: the role trait [`SessionStore`].
 //!
 //! The store makes no security decision beyond what the database enforces: one
-//! token per session generation, and rotation as a conditional update whose row
-//! count says who won.
+//! token per session generation, and rotation as a conditional insert whose row
+//! count (or that uniqueness) says who won.
 
 use std::future::Future;
 
 use super::StoreError;
-use crate::domain::{SessionId, UserId};
+use crate::domain::{Email, SessionId, UserId};
 
 /// A new session and its first refresh token (generation 0).
 #[derive(Debug, Clone)]
@@ -49,11 +49,14 @@ impl RevokeReason {
     }
 }
 
-/// A refresh token found by its hash, with its session's state.
+/// A refresh token found by its hash, with its session's state and what a new
+/// access token for it says of its user (as the user is now: one read has it all).
 #[derive(Debug, Clone)]
 pub struct RefreshRow {
     pub session_id: SessionId,
     pub user_id: UserId,
+    pub email: Email,
+    pub roles: Vec<String>,
     /// The generation of the presented token.
     pub generation: i64,
     /// The generation that may still be spent.
@@ -98,7 +101,7 @@ pub trait SessionStore: Send + Sync {
         session: &NewSession,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// The refresh token with this hash.
+    /// The refresh token with this hash, its session and its user, in one statement.
     fn refresh_token(
         &self,
         hash: &[u8; 32],
@@ -106,8 +109,9 @@ pub trait SessionStore: Send + Sync {
 
     /// Spends generation `generation` of `session` and stores `next` as the next
     /// (the session now expires with it), or, if that generation is no longer
-    /// current, revokes the session for reuse at `next.issued_at`. One transaction;
-    /// the conditional update's row count decides.
+    /// current, revokes the session for reuse at `next.issued_at`. One conditional
+    /// `INSERT ... SELECT` decides, with the unique (session, generation) refusing a
+    /// racing second; a trigger moves the session on in the same statement.
     fn rotate(
         &self,
         session: SessionId,
@@ -143,11 +147,23 @@ pub trait SessionStore: Send + Sync {
         now: i64,
     ) -> impl Future<Output = Result<Vec<SessionId>, StoreError>> + Send;
 
-    /// Sessions revoked at or after `since`.
+    /// Sessions revoked at or after `since`: the start-up load, by time.
     fn revoked_since(
         &self,
         since: i64,
     ) -> impl Future<Output = Result<Vec<RevokedRow>, StoreError>> + Send;
+
+    /// The number of the newest revocation committed: read before the start-up load,
+    /// it is where [`SessionStore::revoked_after`] carries on.
+    fn revocation_cursor(&self) -> impl Future<Output = Result<i64, StoreError>> + Send;
+
+    /// The sessions revoked after revocation number `cursor`, and the number to ask
+    /// after next time. Numbers become visible in order (migration 0007), so a read
+    /// never misses one and never repeats one.
+    fn revoked_after(
+        &self,
+        cursor: i64,
+    ) -> impl Future<Output = Result<(Vec<RevokedRow>, i64), StoreError>> + Send;
 
     /// Deletes refresh tokens past expiry, and sessions past expiry whose revocation
     /// (if any) happened before `revocation_horizon`. Returns the rows deleted.

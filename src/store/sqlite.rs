@@ -26,6 +26,8 @@ mod sql;
 type Backend = SqliteStore;
 /// Its row type.
 type DbRow = sqlx::sqlite::SqliteRow;
+/// Its database.
+type Db = sqlx::Sqlite;
 
 /// How often the change feed looks for other processes' commits.
 const CHANGE_POLL: Duration = Duration::from_millis(250);
@@ -59,13 +61,17 @@ impl SqliteStore {
 
     /// Opens the database (migrations are applied by [`super::Lifecycle::migrate`]).
     pub async fn open(options: SqliteConnectOptions) -> Result<Self, StoreError> {
+        // No ping before each use (sqlx's default): the connections are in-process,
+        // and a ping is one more round trip to the connection's thread per statement.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await
             .map_err(StoreError::Database)?;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(StoreError::Database)?;

@@ -62,6 +62,8 @@ async fn story<S: Store>(store: S) {
     assert_eq!(found.id, alice.id);
     assert_eq!(found.roles, vec!["user".to_string()]);
 
+    let cursor = store.revocation_cursor().await.unwrap();
+
     // A session starts at generation 0; rotation moves it on exactly once.
     let s = session(&alice, 1, 1_000, 2_000);
     store.create_session(&s).await.unwrap();
@@ -69,6 +71,11 @@ async fn story<S: Store>(store: S) {
     assert_eq!(
         (row.generation, row.session_generation, row.revoked),
         (0, 0, None)
+    );
+    // The one read has the user as the access token must describe them.
+    assert_eq!(
+        (row.user_id, row.email.as_str(), row.roles.clone()),
+        (alice.id, "alice@example.com", vec!["user".to_string()])
     );
     assert_eq!(
         store
@@ -128,6 +135,30 @@ async fn story<S: Store>(store: S) {
     let mut expected = vec![s2.id, s3.id];
     expected.sort();
     assert_eq!(revoked, expected);
+
+    // Followed by number, every revocation is read once, whatever time it carries:
+    // the reuse revocation, the logout, the logout everywhere; then nothing.
+    let (rows, after) = store.revoked_after(cursor).await.unwrap();
+    let mut followed: Vec<_> = rows.iter().map(|r| r.session_id).collect();
+    followed.sort();
+    let mut expected = vec![s.id, s2.id, s3.id];
+    expected.sort();
+    assert_eq!(followed, expected);
+    assert_eq!(after, store.revocation_cursor().await.unwrap());
+    assert!(store.revoked_after(after).await.unwrap().0.is_empty());
+    // A revocation stamped by a clock far behind is still read next.
+    let late = session(&alice, 7, 1_000, 2_000);
+    store.create_session(&late).await.unwrap();
+    assert!(
+        store
+            .revoke_session(late.id, RevokeReason::Logout, 5)
+            .await
+            .unwrap()
+    );
+    let (rows, next) = store.revoked_after(after).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0].session_id, rows[0].revoked_at), (late.id, 5));
+    assert!(next > after);
 
     // The purge drops expired tokens and sessions, but keeps a revoked session while
     // its access tokens may still be live (revoked after the horizon).

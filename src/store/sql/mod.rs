@@ -3,7 +3,7 @@
 //!
 //! This folder is compiled into each backend: `sqlite.rs` and `postgres.rs` each
 //! declare it as their own module `sql` (with `#[path]`), after naming their store
-//! type `Backend` and their row type `DbRow`. So everything here is plain Rust over
+//! type `Backend`, their row type `DbRow` and their database `Db`. So everything here is plain Rust over
 //! concrete types, which rustfmt and the compiler read as any other code, and the
 //! two backends cannot drift apart. Each file implements one role trait.
 //!
@@ -17,7 +17,7 @@ mod lifecycle;
 mod sessions;
 mod users;
 
-use super::{Backend, DbRow, MIGRATOR};
+use super::{Backend, Db, DbRow, MIGRATOR};
 use crate::store::StoreError;
 
 /// Parses a UUID column, naming it if the row is corrupt.

@@ -2,8 +2,9 @@
 
 use sqlx::Row;
 
-use super::{Backend, db, uuid_col};
-use crate::domain::{SessionId, UserId};
+use super::{Backend, Db, db, uuid_col};
+use crate::domain::{Email, SessionId, UserId};
+use crate::store::users::split_roles;
 use crate::store::{
     NewSession, NextToken, RefreshRow, RevokeReason, RevokedRow, Rotation, SessionStore, StoreError,
 };
@@ -11,6 +12,16 @@ use crate::store::{
 const INSERT_TOKEN: &str =
     "INSERT INTO refresh_tokens (token_hash, session_id, generation, issued_at, expires_at)
      VALUES ($1, $2, $3, $4, $5)";
+
+/// Takes the next revocation number, in the revoking transaction: the counter row
+/// stays locked until it commits, so numbers become visible in order (migration 0007).
+async fn next_revocation(tx: &mut sqlx::Transaction<'static, Db>) -> Result<i64, StoreError> {
+    db(
+        sqlx::query_scalar("UPDATE revocation_counter SET seq = seq + 1 RETURNING seq")
+            .fetch_one(&mut **tx)
+            .await,
+    )
+}
 
 impl SessionStore for Backend {
     async fn create_session(&self, s: &NewSession) -> Result<(), StoreError> {
@@ -38,9 +49,11 @@ impl SessionStore for Backend {
 
     async fn refresh_token(&self, hash: &[u8; 32]) -> Result<Option<RefreshRow>, StoreError> {
         let select = sqlx::query(
-            "SELECT t.session_id, s.user_id, t.generation, s.generation AS session_generation,
-                    t.expires_at, s.revoke_reason
-             FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
+            "SELECT t.session_id, s.user_id, u.email, u.roles, t.generation,
+                    s.generation AS session_generation, t.expires_at, s.revoke_reason
+             FROM refresh_tokens t
+             JOIN sessions s ON s.id = t.session_id
+             JOIN users u ON u.id = s.user_id
              WHERE t.token_hash = $1",
         )
         .bind(&hash[..]);
@@ -50,9 +63,12 @@ impl SessionStore for Backend {
         let session_id: String = db(row.try_get("session_id"))?;
         let user_id: String = db(row.try_get("user_id"))?;
         let reason: Option<String> = db(row.try_get("revoke_reason"))?;
+        let roles: String = db(row.try_get("roles"))?;
         Ok(Some(RefreshRow {
             session_id: uuid_col(&session_id, SessionId::parse, "sessions.id")?,
             user_id: uuid_col(&user_id, UserId::parse, "users.id")?,
+            email: Email::from_store(db(row.try_get("email"))?),
+            roles: split_roles(&roles),
             generation: db(row.try_get("generation"))?,
             session_generation: db(row.try_get("session_generation"))?,
             expires_at: db(row.try_get("expires_at"))?,
@@ -68,38 +84,42 @@ impl SessionStore for Backend {
     ) -> Result<Rotation, StoreError> {
         let (now, expires_at) = (next.issued_at, next.expires_at);
         let sid = session.to_string();
-        let mut tx = self.begin_write().await?;
-        // The decision: only the caller holding the current generation moves it on.
+        // The decision, in one statement: the next token is stored only while
+        // `generation` is current and the session live, and the unique
+        // (session_id, generation) refuses a racing second. The trigger of migration
+        // 0006 moves the session's generation and expiry on with it.
         let spend = sqlx::query(
-            "UPDATE sessions SET generation = generation + 1, expires_at = $1
-             WHERE id = $2 AND generation = $3 AND revoked_at IS NULL",
+            "INSERT INTO refresh_tokens (token_hash, session_id, generation, issued_at, expires_at)
+             SELECT $1, id, generation + 1, $2, $3 FROM sessions
+             WHERE id = $4 AND generation = $5 AND revoked_at IS NULL",
         )
+        .bind(&next.hash[..])
+        .bind(now)
         .bind(expires_at)
         .bind(&sid)
         .bind(generation);
-        if db(spend.execute(&mut *tx).await)?.rows_affected() == 1 {
-            let token = sqlx::query(INSERT_TOKEN)
-                .bind(&next.hash[..])
-                .bind(&sid)
-                .bind(generation + 1)
-                .bind(now)
-                .bind(expires_at);
-            db(token.execute(&mut *tx).await)?;
-            db(tx.commit().await)?;
-            return Ok(Rotation::Rotated);
+        match spend
+            .execute(&self.writer)
+            .await
+            .map_err(StoreError::from_sqlx)
+        {
+            Ok(done) if done.rows_affected() == 1 => return Ok(Rotation::Rotated),
+            Ok(_) | Err(StoreError::Conflict) => {}
+            Err(e) => return Err(e),
         }
-        // Lost: the generation was spent already. Revoke the session for reuse in the
-        // same transaction, unless it was revoked before (then keep that reason).
-        let revoke = sqlx::query(
-            "UPDATE sessions SET revoked_at = $1, revoke_reason = 'reuse'
-             WHERE id = $2 AND revoked_at IS NULL",
+        // Lost: the generation was spent already. Revoke the session for reuse, unless
+        // it was revoked before (then its time, reason and number stay), and read the
+        // reason.
+        let mut tx = self.begin_write().await?;
+        let seq = next_revocation(&mut tx).await?;
+        let reason: Option<String> = db(sqlx::query_scalar(
+            "UPDATE sessions SET revoked_at = COALESCE(revoked_at, $1),
+                                 revoke_reason = COALESCE(revoke_reason, 'reuse'),
+                                 revoked_seq = COALESCE(revoked_seq, $2)
+             WHERE id = $3 RETURNING revoke_reason",
         )
         .bind(now)
-        .bind(&sid);
-        db(revoke.execute(&mut *tx).await)?;
-        let reason: Option<String> = db(sqlx::query_scalar(
-            "SELECT revoke_reason FROM sessions WHERE id = $1",
-        )
+        .bind(seq)
         .bind(&sid)
         .fetch_optional(&mut *tx)
         .await)?
@@ -143,13 +163,18 @@ impl SessionStore for Backend {
         reason: RevokeReason,
         now: i64,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let seq = next_revocation(&mut tx).await?;
         let revoke = sqlx::query(
-            "UPDATE sessions SET revoked_at = $1, revoke_reason = $2 WHERE id = $3 AND revoked_at IS NULL",
+            "UPDATE sessions SET revoked_at = $1, revoke_reason = $2, revoked_seq = $3
+             WHERE id = $4 AND revoked_at IS NULL",
         )
         .bind(now)
         .bind(reason.as_str())
+        .bind(seq)
         .bind(session.to_string());
-        let revoked = db(revoke.execute(&self.writer).await)?.rows_affected() == 1;
+        let revoked = db(revoke.execute(&mut *tx).await)?.rows_affected() == 1;
+        db(tx.commit().await)?;
         if revoked {
             self.announce_revoked(&[session], now).await;
         }
@@ -162,15 +187,19 @@ impl SessionStore for Backend {
         reason: RevokeReason,
         now: i64,
     ) -> Result<Vec<SessionId>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let seq = next_revocation(&mut tx).await?;
         let ids: Vec<String> = db(sqlx::query_scalar(
-            "UPDATE sessions SET revoked_at = $1, revoke_reason = $2
-             WHERE user_id = $3 AND revoked_at IS NULL RETURNING id",
+            "UPDATE sessions SET revoked_at = $1, revoke_reason = $2, revoked_seq = $3
+             WHERE user_id = $4 AND revoked_at IS NULL RETURNING id",
         )
         .bind(now)
         .bind(reason.as_str())
+        .bind(seq)
         .bind(user.to_string())
-        .fetch_all(&self.writer)
+        .fetch_all(&mut *tx)
         .await)?;
+        db(tx.commit().await)?;
         let ids = ids
             .iter()
             .map(|id| uuid_col(id, SessionId::parse, "sessions.id"))
@@ -180,20 +209,29 @@ impl SessionStore for Backend {
     }
 
     async fn revoked_since(&self, since: i64) -> Result<Vec<RevokedRow>, StoreError> {
-        let rows: Vec<(String, i64)> = db(sqlx::query_as(
+        let select = sqlx::query_as(
             "SELECT id, revoked_at FROM sessions WHERE revoked_at IS NOT NULL AND revoked_at >= $1",
         )
-        .bind(since)
+        .bind(since);
+        revoked_rows(db(select.fetch_all(&self.pool).await)?)
+    }
+
+    async fn revocation_cursor(&self) -> Result<i64, StoreError> {
+        db(sqlx::query_scalar("SELECT seq FROM revocation_counter")
+            .fetch_one(&self.pool)
+            .await)
+    }
+
+    async fn revoked_after(&self, cursor: i64) -> Result<(Vec<RevokedRow>, i64), StoreError> {
+        let rows: Vec<(String, i64, i64)> = db(sqlx::query_as(
+            "SELECT id, revoked_at, revoked_seq FROM sessions WHERE revoked_seq > $1",
+        )
+        .bind(cursor)
         .fetch_all(&self.pool)
         .await)?;
-        rows.into_iter()
-            .map(|(id, revoked_at)| {
-                Ok(RevokedRow {
-                    session_id: uuid_col(&id, SessionId::parse, "sessions.id")?,
-                    revoked_at,
-                })
-            })
-            .collect()
+        let next = rows.iter().map(|r| r.2).max().unwrap_or(cursor);
+        let rows = rows.into_iter().map(|(id, at, _)| (id, at)).collect();
+        Ok((revoked_rows(rows)?, next))
     }
 
     async fn purge_sessions(&self, now: i64, revocation_horizon: i64) -> Result<u64, StoreError> {
@@ -207,4 +245,16 @@ impl SessionStore for Backend {
         let sessions = db(sessions.execute(&self.writer).await)?.rows_affected();
         Ok(tokens + sessions)
     }
+}
+
+/// Revoked sessions as read: (id, revoked_at).
+fn revoked_rows(rows: Vec<(String, i64)>) -> Result<Vec<RevokedRow>, StoreError> {
+    rows.into_iter()
+        .map(|(id, revoked_at)| {
+            Ok(RevokedRow {
+                session_id: uuid_col(&id, SessionId::parse, "sessions.id")?,
+                revoked_at,
+            })
+        })
+        .collect()
 }
