@@ -65,9 +65,10 @@ fn tokens(c: &mut Criterion) {
     key.add_to(&mut set);
     // A revocation set of realistic size, not holding this token's session.
     let revoked = RevokedSessions::new();
-    for i in 0..10_000 {
-        revoked.insert(&format!("revoked-session-{i}"), NOW + 900);
-    }
+    let ids: Vec<String> = (1..=10_000u128)
+        .map(|i| uuid::Uuid::from_u128(i).to_string())
+        .collect();
+    revoked.insert_many(ids.iter().map(|id| (id.as_str(), NOW + 900)));
     let uncached = TokenVerifier::new(set.clone(), "tessera", "tessera", 30).with_cache(0);
     let cached = TokenVerifier::new(set, "tessera", "tessera", 30);
 
@@ -140,5 +141,35 @@ fn passwords(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, tokens, refresh_tokens, passwords);
+/// The revocation set at 1k, 10k, 100k and 1M sessions: a lookup of a session not
+/// in it (what every Verify of a live token does), one of a session in it, and one
+/// bulk insert of the whole set (what start-up and a large logout do).
+fn revocations(c: &mut Criterion) {
+    let mut group = c.benchmark_group("revoked set");
+    group.sample_size(10);
+    for size in [1_000u128, 10_000, 100_000, 1_000_000] {
+        let ids: Vec<String> = (1..=size)
+            .map(|i| uuid::Uuid::from_u128(i.wrapping_mul(0x9e37_79b9_7f4a_7c15)).to_string())
+            .collect();
+        let set = RevokedSessions::new();
+        set.insert_many(ids.iter().map(|id| (id.as_str(), NOW + 900)));
+        let absent = uuid::Uuid::from_u128(u128::MAX).to_string();
+        let present = &ids[ids.len() / 2];
+        group.bench_function(format!("contains, absent, {size}"), |b| {
+            b.iter(|| assert!(!set.contains(&absent)))
+        });
+        group.bench_function(format!("contains, present, {size}"), |b| {
+            b.iter(|| assert!(set.contains(present)))
+        });
+        group.bench_function(format!("bulk insert of {size}"), |b| {
+            b.iter(|| {
+                let fresh = RevokedSessions::new();
+                fresh.insert_many(ids.iter().map(|id| (id.as_str(), NOW + 900)))
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, tokens, refresh_tokens, passwords, revocations);
 criterion_main!(benches);

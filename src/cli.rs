@@ -308,6 +308,23 @@ fn bench(args: &BenchArgs) -> ExitCode {
         Ok(plan) => plan,
         Err(e) => return fail(&e, EXIT_CONFIG),
     };
+    if let Some(watchers) = args.watchers {
+        if watchers == 0 {
+            return fail(&"--watchers: at least 1", EXIT_CONFIG);
+        }
+        let rounds = args
+            .requests
+            .map_or(10, |n| n.try_into().unwrap_or(usize::MAX));
+        return match block_on(tessera::bench::fanout(&plan, watchers, rounds)) {
+            Ok(Ok(report)) if args.json => print_json(&report),
+            Ok(Ok(report)) => {
+                print!("{report}");
+                ExitCode::SUCCESS
+            }
+            Ok(Err(e)) => fail(&e, 1),
+            Err(code) => code,
+        };
+    }
     match block_on(tessera::bench::run(&plan)) {
         Ok(Ok(report)) if args.json => print_json(&report),
         Ok(Ok(report)) => {

@@ -26,16 +26,17 @@ pub struct EmailReport {
 }
 
 impl<S: Store> Auth<S> {
-    /// Loads the sessions whose tokens may still be live into the revocation set.
-    pub async fn load_revocations(&self) -> Result<usize, AuthError> {
-        let since = self.revocations.horizon(self.clock.now());
-        self.revocations.read(&self.store, since).await
+    /// Loads the sessions whose tokens may still be live into the revocation set;
+    /// returns how many, and the revocation number to catch up from.
+    pub async fn load_revocations(&self) -> Result<(usize, i64), AuthError> {
+        self.revocations.load(&self.store, self.clock.now()).await
     }
 
-    /// Reads the sessions revoked at or after `since` into the revocation set: the
-    /// periodic catch-up that heals a missed announcement.
-    pub async fn catch_up_revocations(&self, since: i64) -> Result<usize, AuthError> {
-        self.revocations.read(&self.store, since).await
+    /// Reads the revocations committed after number `cursor` into the set: the
+    /// periodic catch-up that heals a missed announcement. Returns how many were
+    /// news, and the number to catch up from next time.
+    pub async fn catch_up_revocations(&self, cursor: i64) -> Result<(usize, i64), AuthError> {
+        self.revocations.follow(&self.store, cursor).await
     }
 
     /// Records a revocation another instance announced.

@@ -78,16 +78,62 @@ impl Revocations {
         }
     }
 
-    /// Reads the sessions revoked at or after `since` into the set; returns how many.
-    pub async fn read<S: SessionStore>(&self, store: &S, since: i64) -> Result<usize, AuthError> {
-        let rows: Vec<RevokedRow> = store
-            .revoked_since(since)
+    /// Remembers many revocations with one rebuild of the set, and broadcasts those
+    /// that are news (only if anyone watches: at start nobody does). Returns how many
+    /// were news.
+    pub fn remember_all(&self, rows: impl IntoIterator<Item = RevokedRow>) -> usize {
+        let ids: Vec<(String, i64)> = rows
+            .into_iter()
+            .map(|row| {
+                let forget_after = row.revoked_at.saturating_add(self.memory_secs);
+                (row.session_id.to_string(), forget_after)
+            })
+            .collect();
+        let news = self
+            .set
+            .insert_many(ids.iter().map(|(sid, until)| (sid.as_str(), *until)));
+        if self.feed.receiver_count() > 0 {
+            for (sid, forget_after) in &news {
+                let _ = self.feed.send(Watched::Revoked(Revocation {
+                    session_id: (*sid).to_owned(),
+                    forget_after: *forget_after,
+                }));
+            }
+        }
+        news.len()
+    }
+
+    /// Loads the sessions whose tokens may still be live at `now`; returns how many,
+    /// and the revocation number to follow the store from (read before the load, so
+    /// nothing committed meanwhile is missed).
+    pub async fn load<S: SessionStore>(
+        &self,
+        store: &S,
+        now: i64,
+    ) -> Result<(usize, i64), AuthError> {
+        let cursor = store
+            .revocation_cursor()
             .await
             .map_err(AuthError::from_store)?;
-        for row in &rows {
-            self.remember(row.session_id, row.revoked_at);
-        }
-        Ok(rows.len())
+        let rows = store
+            .revoked_since(self.horizon(now))
+            .await
+            .map_err(AuthError::from_store)?;
+        Ok((self.remember_all(rows), cursor))
+    }
+
+    /// Reads the revocations committed after number `cursor`; returns how many were
+    /// news, and the number to follow from next.
+    pub async fn follow<S: SessionStore>(
+        &self,
+        store: &S,
+        cursor: i64,
+    ) -> Result<(usize, i64), AuthError> {
+        let (rows, next) = store
+            .revoked_after(cursor)
+            .await
+            .map_err(AuthError::from_store)?;
+        Ok((self.remember_all(rows), next))
     }
 
     /// A receiver of every revocation learned from now on, and every session

@@ -42,6 +42,11 @@ pub struct BenchArgs {
     /// verify on one core); no server is needed.
     #[arg(long)]
     pub calibrate: bool,
+    /// Measure instead how long a revocation takes to reach this many
+    /// WatchRevocations streams (spread over --connections); --requests sets how
+    /// many revocations (default 10).
+    #[arg(long)]
+    pub watchers: Option<usize>,
     /// The bcrypt cost --calibrate measures.
     #[arg(long, default_value = "12")]
     pub cost: u32,

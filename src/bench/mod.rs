@@ -23,11 +23,13 @@
 //! `plan.rs` says what to run, `prepare.rs` makes the data before the clock starts,
 //! `slot.rs` drives one slot's closed loop, `codec.rs` sends pre-encoded bodies,
 //! `report.rs` sorts and prints what was measured, `calibrate.rs` measures the
-//! machine's own floors, `cli.rs` reads the flags.
+//! machine's own floors, `fanout.rs` times a revocation's way to many
+//! WatchRevocations streams (`--watchers`), `cli.rs` reads the flags.
 
 mod calibrate;
 mod cli;
 mod codec;
+mod fanout;
 mod plan;
 mod prepare;
 mod report;
@@ -40,6 +42,7 @@ use std::time::Instant;
 
 pub use calibrate::{Calibration, calibrate};
 pub use cli::BenchArgs;
+pub use fanout::{FanoutReport, run as fanout};
 pub use plan::{LoadError, Plan, Rpc, Stop, parse_mix};
 pub use report::{ErrorCount, Latency, Report, RpcReport};
 

@@ -29,6 +29,7 @@ pub(super) async fn run<S: Store>(
         auth,
         listener,
         config,
+        revocation_cursor,
     } = wired;
     let addr = listener
         .local_addr()
@@ -50,7 +51,12 @@ pub(super) async fn run<S: Store>(
         config.purge_interval,
         tasks_stopped.clone(),
     ));
-    let sync = tokio::spawn(sync::run(auth.clone(), config.sync_interval, tasks_stopped));
+    let sync = tokio::spawn(sync::run(
+        auth.clone(),
+        config.sync_interval,
+        revocation_cursor,
+        tasks_stopped,
+    ));
 
     set_serving(&reporter, ServingStatus::Serving).await;
     let (stop_health, health_stopped) = watch::channel(false);

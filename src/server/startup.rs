@@ -191,6 +191,8 @@ pub(super) struct Wired<S: Store> {
     pub auth: Arc<Auth<S>>,
     pub listener: TcpListener,
     pub config: Config,
+    /// The revocation number the sync task follows the store from.
+    pub revocation_cursor: i64,
 }
 
 impl<S: Store> Wired<S> {
@@ -249,7 +251,7 @@ impl<S: Store> Wired<S> {
         };
         let auth = Arc::new(Auth::new(parts, &policy).await?);
         report_emails(&auth).await?;
-        let revoked = auth.load_revocations().await.map_err(|e| {
+        let (revoked, revocation_cursor) = auth.load_revocations().await.map_err(|e| {
             ConfigError::new(
                 "TESSERA_DATABASE_URL",
                 format!("cannot read revoked sessions: {e}"),
@@ -265,6 +267,7 @@ impl<S: Store> Wired<S> {
             auth,
             listener,
             config,
+            revocation_cursor,
         })
     }
 

@@ -1,6 +1,7 @@
-//! The sync task: applies other instances' announcements as they arrive, and reads
-//! revocations and keys again every `TESSERA_SYNC_INTERVAL`, so a missed
-//! announcement heals within one interval.
+//! The sync task: applies other instances' announcements as they arrive, and every
+//! `TESSERA_SYNC_INTERVAL` reads the revocations committed since its last read (by
+//! their number, migration 0007: each is read once, however many there are) and the
+//! keys, so a missed announcement heals within one interval.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,14 +12,11 @@ use tracing::{debug, warn};
 use crate::auth::Auth;
 use crate::store::{Change, Store};
 
-/// How far back a periodic revocation read looks beyond the previous one: covers
-/// transactions that committed late and clocks that disagree by up to a minute.
-const SYNC_OVERLAP_SECS: i64 = 60;
-
 /// Follows the change feed and syncs every `every` until `stop` changes.
 pub(super) async fn run<S: Store>(
     auth: Arc<Auth<S>>,
     every: Duration,
+    mut cursor: i64,
     mut stop: watch::Receiver<bool>,
 ) {
     let (tx, mut changes) = mpsc::channel(1024);
@@ -29,7 +27,6 @@ pub(super) async fn run<S: Store>(
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticker.tick().await;
-    let mut since = auth.clock().now() - SYNC_OVERLAP_SECS;
     let mut feed_open = true;
     loop {
         let full = tokio::select! {
@@ -54,9 +51,8 @@ pub(super) async fn run<S: Store>(
             _ = stop.changed() => break,
         };
         if full {
-            let started = auth.clock().now();
-            match auth.catch_up_revocations(since).await {
-                Ok(_) => since = started - SYNC_OVERLAP_SECS,
+            match auth.catch_up_revocations(cursor).await {
+                Ok((_, next)) => cursor = next,
                 Err(e) => debug!(error = %e, "revocation sync failed; retrying next interval"),
             }
             reload_keys(&auth).await;

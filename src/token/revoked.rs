@@ -6,14 +6,43 @@
 //! `forget_after`); after that no token of it can verify anyway. Revocation is
 //! permanent, so merging what two sources say is always safe: the set only grows,
 //! until pruning forgets what can no longer matter.
+//!
+//! # Shape
+//!
+//! A million revoked sessions (one `Logout(all_sessions)` of a large tenant) must
+//! neither slow Verify nor hold much memory, so the set is two parts:
+//! - **the base**: a sorted array of (16-byte session id, `forget_after`), 24 bytes a
+//!   session, searched by bisection. It is never changed in place: a bulk insert,
+//!   a merge or a prune builds the next array beside it and swaps it in, so readers
+//!   hold its lock only to clone an `Arc`, never while it is rebuilt.
+//! - **the recent**: a small hash map taking single revocations (a logout) at once.
+//!   When it holds [`RECENT_LIMIT`] sessions they are merged into a new base.
+//!
+//! Session ids are UUIDs (what tessera issues); a `sid` that is not one cannot be
+//! revoked, and is never reported as revoked.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, Mutex, RwLock};
+
+use uuid::Uuid;
+
+/// How many single revocations wait in the recent map before a merge into the base.
+const RECENT_LIMIT: usize = 4_096;
+
+type Key = [u8; 16];
 
 /// Revoked session ids, each with the time after which it can be forgotten.
 #[derive(Debug, Default)]
 pub struct RevokedSessions {
-    until: RwLock<HashMap<String, i64>>,
+    /// Sorted by id, ids unique.
+    base: RwLock<Arc<Vec<(Key, i64)>>>,
+    recent: RwLock<HashMap<Key, i64>>,
+    /// Held by whoever builds the next base, so two rebuilds never race.
+    rebuild: Mutex<()>,
+}
+
+fn key(sid: &str) -> Option<Key> {
+    Uuid::try_parse(sid).ok().map(|id| id.into_bytes())
 }
 
 impl RevokedSessions {
@@ -22,52 +51,170 @@ impl RevokedSessions {
         Self::default()
     }
 
+    fn base(&self) -> Arc<Vec<(Key, i64)>> {
+        self.base.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The `forget_after` remembered for `key`, if any (the later of the two parts).
+    fn until(&self, key: &Key) -> Option<i64> {
+        let recent = self
+            .recent
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .copied();
+        let base = {
+            let base = self.base.read().unwrap_or_else(|e| e.into_inner());
+            base.binary_search_by_key(key, |(k, _)| *k)
+                .ok()
+                .map(|i| base[i].1)
+        };
+        recent.max(base)
+    }
+
     /// Records `sid` as revoked until `forget_after`; true if the set learned
     /// something (the session is new to it, or is now remembered longer).
     pub fn insert(&self, sid: &str, forget_after: i64) -> bool {
-        let mut map = self.until.write().unwrap_or_else(|e| e.into_inner());
-        match map.get_mut(sid) {
-            Some(until) if *until >= forget_after => false,
-            Some(until) => {
-                *until = forget_after;
-                true
+        let Some(key) = key(sid) else {
+            return false;
+        };
+        if self.until(&key).is_some_and(|until| until >= forget_after) {
+            return false;
+        }
+        let full = {
+            let mut recent = self.recent.write().unwrap_or_else(|e| e.into_inner());
+            let until = recent.entry(key).or_insert(forget_after);
+            *until = (*until).max(forget_after);
+            recent.len() >= RECENT_LIMIT
+        };
+        if full {
+            self.rebuild(&[], None);
+        }
+        true
+    }
+
+    /// Records many revocations at once, with one rebuild of the base; returns those
+    /// that were news (as [`RevokedSessions::insert`] would have answered true).
+    pub fn insert_many<'a>(
+        &self,
+        entries: impl IntoIterator<Item = (&'a str, i64)>,
+    ) -> Vec<(&'a str, i64)> {
+        let mut news: Vec<(&'a str, i64)> = Vec::new();
+        let mut batch: Vec<(Key, i64)> = Vec::new();
+        for (sid, forget_after) in entries {
+            let Some(key) = key(sid) else { continue };
+            if self.until(&key).is_some_and(|until| until >= forget_after) {
+                continue;
             }
-            None => {
-                map.insert(sid.to_owned(), forget_after);
-                true
+            news.push((sid, forget_after));
+            batch.push((key, forget_after));
+        }
+        if !batch.is_empty() {
+            self.rebuild(&batch, None);
+        }
+        news
+    }
+
+    /// Builds the next base from the current one, the recent map and `batch`,
+    /// leaving out what expires before `prune_before`, and swaps it in.
+    fn rebuild(&self, batch: &[(Key, i64)], prune_before: Option<i64>) {
+        let _one = self.rebuild.lock().unwrap_or_else(|e| e.into_inner());
+        let taken: Vec<(Key, i64)> = self
+            .recent
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(k, v)| (*k, *v))
+            .collect();
+        let mut added: Vec<(Key, i64)> = Vec::with_capacity(taken.len() + batch.len());
+        added.extend_from_slice(&taken);
+        added.extend_from_slice(batch);
+        added.sort_unstable();
+        let base = self.base();
+        let mut next: Vec<(Key, i64)> = Vec::with_capacity(base.len() + added.len());
+        let mut old = base.iter().copied().peekable();
+        let mut new = added.into_iter().peekable();
+        loop {
+            let from_old = match (old.peek(), new.peek()) {
+                (None, None) => break,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (Some(o), Some(n)) => o.0 < n.0,
+            };
+            let Some(item) = (if from_old { old.next() } else { new.next() }) else {
+                break;
+            };
+            match next.last_mut() {
+                Some(last) if last.0 == item.0 => last.1 = last.1.max(item.1),
+                _ => next.push(item),
             }
+        }
+        if let Some(now) = prune_before {
+            next.retain(|(_, until)| *until >= now);
+        }
+        next.shrink_to_fit();
+        *self.base.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+        // What was merged leaves the recent map, unless it was raised meanwhile.
+        let mut recent = self.recent.write().unwrap_or_else(|e| e.into_inner());
+        for (k, v) in taken {
+            if recent.get(&k) == Some(&v) {
+                recent.remove(&k);
+            }
+        }
+        if let Some(now) = prune_before {
+            recent.retain(|_, until| *until >= now);
         }
     }
 
     /// Whether `sid` is revoked.
     pub fn contains(&self, sid: &str) -> bool {
-        self.until
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains_key(sid)
+        key(sid).is_some_and(|key| self.until(&key).is_some())
     }
 
     /// Forgets sessions whose tokens have all expired by `now`.
     pub fn prune(&self, now: i64) {
-        self.until
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|_, until| *until >= now);
+        let stale = self.base().iter().any(|(_, until)| *until < now)
+            || self
+                .recent
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .values()
+                .any(|until| *until < now);
+        if stale {
+            self.rebuild(&[], Some(now));
+        }
     }
 
     /// Every remembered session with its `forget_after`.
     pub fn snapshot(&self) -> Vec<(String, i64)> {
-        self.until
+        let base = self.base();
+        let recent = self
+            .recent
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .map(|(sid, until)| (sid.clone(), *until))
-            .collect()
+            .clone();
+        let mut all: Vec<(String, i64)> = Vec::with_capacity(base.len() + recent.len());
+        for (k, until) in base.iter() {
+            let until = recent.get(k).map_or(*until, |r| (*r).max(*until));
+            all.push((Uuid::from_bytes(*k).to_string(), until));
+        }
+        for (k, until) in recent {
+            if base.binary_search_by_key(&k, |(b, _)| *b).is_err() {
+                all.push((Uuid::from_bytes(k).to_string(), until));
+            }
+        }
+        all
     }
 
     /// How many sessions are remembered.
     pub fn len(&self) -> usize {
-        self.until.read().unwrap_or_else(|e| e.into_inner()).len()
+        let base = self.base();
+        let recent = self.recent.read().unwrap_or_else(|e| e.into_inner());
+        base.len()
+            + recent
+                .keys()
+                .filter(|k| base.binary_search_by_key(*k, |(b, _)| *b).is_err())
+                .count()
     }
 
     /// Whether no session is remembered.
@@ -80,25 +227,74 @@ impl RevokedSessions {
 mod tests {
     use super::*;
 
+    fn sid(n: u32) -> String {
+        Uuid::from_u128(u128::from(n) * 0x9e37_79b9_7f4a_7c15).to_string()
+    }
+
     #[test]
     fn revoked_sessions_are_held_until_their_tokens_cannot_live() {
         let set = RevokedSessions::new();
-        assert!(set.insert("a", 100));
-        assert!(set.contains("a"));
-        assert!(!set.contains("b"));
+        assert!(set.insert(&sid(1), 100));
+        assert!(set.contains(&sid(1)));
+        assert!(!set.contains(&sid(2)));
         set.prune(100);
-        assert!(set.contains("a"));
+        assert!(set.contains(&sid(1)));
         set.prune(101);
-        assert!(!set.contains("a"));
+        assert!(!set.contains(&sid(1)));
     }
 
     #[test]
     fn inserting_reports_only_what_is_news() {
         let set = RevokedSessions::new();
-        assert!(set.insert("a", 100));
-        assert!(!set.insert("a", 100));
-        assert!(!set.insert("a", 50));
-        assert!(set.insert("a", 150));
-        assert_eq!(set.snapshot(), vec![("a".to_owned(), 150)]);
+        assert!(set.insert(&sid(1), 100));
+        assert!(!set.insert(&sid(1), 100));
+        assert!(!set.insert(&sid(1), 50));
+        assert!(set.insert(&sid(1), 150));
+        assert_eq!(set.snapshot(), vec![(sid(1), 150)]);
+    }
+
+    #[test]
+    fn a_sid_that_is_not_a_uuid_is_never_revoked() {
+        let set = RevokedSessions::new();
+        assert!(!set.insert("not-a-uuid", 100));
+        assert!(!set.contains("not-a-uuid"));
+        assert!(set.is_empty());
+    }
+
+    #[test]
+    fn single_inserts_past_the_recent_limit_merge_into_the_base_and_stay_found() {
+        let set = RevokedSessions::new();
+        let n = (RECENT_LIMIT * 3 + 7) as u32;
+        for i in 0..n {
+            assert!(set.insert(&sid(i), 1_000 + i64::from(i)));
+        }
+        assert!(set.recent.read().unwrap().len() < RECENT_LIMIT);
+        assert_eq!(set.len(), n as usize);
+        assert!((0..n).all(|i| set.contains(&sid(i))));
+        assert!(!set.contains(&sid(n)));
+        // Raised in the recent map over an older base entry: the later time wins.
+        assert!(set.insert(&sid(3), 50_000));
+        assert!(!set.insert(&sid(3), 40_000));
+        let snapshot: HashMap<String, i64> = set.snapshot().into_iter().collect();
+        assert_eq!(snapshot.len(), n as usize);
+        assert_eq!(snapshot[&sid(3)], 50_000);
+        set.prune(1_000 + i64::from(n) - 10);
+        assert_eq!(set.len(), 10 + 1);
+        assert!(set.contains(&sid(3)));
+    }
+
+    #[test]
+    fn a_bulk_insert_reports_the_news_and_merges_once() {
+        let set = RevokedSessions::new();
+        set.insert(&sid(1), 100);
+        let ids: Vec<String> = (0..1_000).map(sid).collect();
+        let news = set.insert_many(ids.iter().map(|s| (s.as_str(), 100)));
+        assert_eq!(news.len(), 999, "sid(1) was known already");
+        assert_eq!(set.len(), 1_000);
+        assert!(ids.iter().all(|s| set.contains(s)));
+        assert!(
+            set.insert_many(ids.iter().map(|s| (s.as_str(), 100)))
+                .is_empty()
+        );
     }
 }

@@ -210,6 +210,8 @@ mod tests {
     use crate::token::keys::SigningKey;
 
     const NOW: i64 = 1_000_000;
+    /// A session id as tessera issues them: a UUID.
+    const S1: &str = "3f2c8a4e-1b7d-4c55-9e0a-6d2b1f9c7e31";
 
     fn key() -> SigningKey {
         SigningKey::generate().expect("a key").0
@@ -289,7 +291,7 @@ mod tests {
     fn a_cached_token_still_expires_and_is_still_revoked() {
         let key = key();
         let verifier = verifier_over(&key);
-        let token = token(&key, "s1");
+        let token = token(&key, S1);
         assert!(verifier.verify(&token, NOW).is_ok());
         assert_eq!(verifier.cached(), 1);
         // exp is NOW + 60, leeway 30.
@@ -298,7 +300,7 @@ mod tests {
 
         let revoked = RevokedSessions::new();
         assert!(verifier.verify_unrevoked(&token, NOW, &revoked).is_ok());
-        revoked.insert("s1", NOW + 100);
+        revoked.insert(S1, NOW + 100);
         assert_eq!(
             verifier.verify_unrevoked(&token, NOW, &revoked),
             Err(VerifyError::Revoked)
@@ -309,7 +311,7 @@ mod tests {
     fn only_the_exact_bytes_hit_and_failures_are_not_remembered() {
         let key = key();
         let verifier = verifier_over(&key);
-        let token = token(&key, "s1");
+        let token = token(&key, S1);
         assert!(verifier.verify(&token, NOW).is_ok());
         let (rest, signature) = token.rsplit_once('.').expect("a JWT");
         let flipped = if signature.starts_with('A') { "B" } else { "A" };
@@ -345,7 +347,7 @@ mod tests {
     fn with_the_cache_off_nothing_is_remembered() {
         let key = key();
         let verifier = verifier_over(&key).with_cache(0);
-        let token = token(&key, "s1");
+        let token = token(&key, S1);
         assert!(verifier.verify(&token, NOW).is_ok());
         assert!(verifier.verify(&token, NOW).is_ok());
         assert_eq!(verifier.cached(), 0);

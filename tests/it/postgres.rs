@@ -140,16 +140,30 @@ async fn a_revocation_whose_announcement_was_missed_heals_at_the_next_sync() {
     .await;
     let (_, pair) = server.login_as(&email("missed")).await;
     let claims = server.verify(&pair.access_token).await.unwrap();
-    // Revoke behind tessera's back: no instance announced it.
+    // Revoke as an instance would, numbered (migration 0007), but with no
+    // announcement: an instance that died between commit and NOTIFY.
     let db = sqlx::PgPool::connect(server.config.store.database_url.expose())
         .await
         .unwrap();
-    sqlx::query("UPDATE sessions SET revoked_at = $1, revoke_reason = 'logout' WHERE id = $2")
-        .bind(tessera::clock::unix_now())
-        .bind(&claims.session_id)
-        .execute(&db)
-        .await
-        .unwrap();
+    let mut tx = db.begin().await.unwrap();
+    let seq: i64 =
+        sqlx::query_scalar("UPDATE revocation_counter SET seq = seq + 1 RETURNING seq")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+    sqlx::query(
+        "UPDATE sessions SET revoked_at = $1, revoke_reason = 'logout', revoked_seq = $2
+         WHERE id = $3",
+    )
+    // A clock two minutes behind (beyond the old re-read's one-minute overlap): the
+    // read follows numbers, not times.
+    .bind(tessera::clock::unix_now() - 120)
+    .bind(seq)
+    .bind(&claims.session_id)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
     db.close().await;
     let refused = eventually(Duration::from_secs(3), || async {
         server.verify(&pair.access_token).await.is_err()
@@ -320,7 +334,7 @@ async fn without_auto_migrate_an_unmigrated_database_is_refused_until_migrate_ra
         panic!("an unmigrated database must be refused");
     };
     assert_eq!(e.var, "TESSERA_AUTO_MIGRATE");
-    assert_eq!(tessera::admin::migrate(&config.store).await.unwrap(), 5);
+    assert_eq!(tessera::admin::migrate(&config.store).await.unwrap(), 7);
     assert_eq!(tessera::admin::migrate(&config.store).await.unwrap(), 0);
     assert!(
         tessera::server::prepare(config, tessera::clock::Clock::system())
