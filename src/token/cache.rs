@@ -17,12 +17,27 @@
 //! Only successes are stored: a forged or expired token costs the full check each
 //! time. It is bounded, and when full it chooses what to keep by quick_cache's
 //! S3-FIFO-style policy: a token seen once enters a small probationary queue and
-//! leaves it first; a token seen again is kept in the main one. So a working set
-//! larger than the cache degrades the hit rate gradually (the tokens in steady use
-//! stay, a stream of one-off tokens passes through), and a miss costs one lookup
-//! and one insert beside the signature check, never a sweep of the whole cache.
+//! leaves it first; a token seen again is kept in the main one, and a token that
+//! comes back soon after it left (its hash is still among the recently evicted, which
+//! this cache remembers for four times its capacity) goes straight to the main one.
+//! So a working set larger than the cache degrades the hit rate gradually, a stream
+//! of one-off tokens passes through, and a working set that moved on takes the cache
+//! over within a few rounds. Entries past their deadline are dropped when looked up
+//! and swept out every [`SWEEP_EVERY_SECS`], so expired tokens nobody presents any
+//! more never hold places. A miss costs one lookup and one insert beside the
+//! signature check.
 
-use quick_cache::sync::Cache;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use quick_cache::sync::{Cache, DefaultLifecycle};
+use quick_cache::{DefaultHashBuilder, OptionsBuilder, UnitWeighter};
+
+/// How often (seconds, at the next insert) expired entries are swept out.
+const SWEEP_EVERY_SECS: i64 = 30;
+
+/// The ghost (recently evicted keys, 8 bytes each) remembers this many times the
+/// capacity.
+const GHOST_FACTOR: usize = 4;
 
 use super::AccessClaims;
 
@@ -34,6 +49,8 @@ pub struct VerifiedCache {
     capacity: usize,
     /// `None` when the capacity is 0.
     entries: Option<Cache<[u8; 32], Entry>>,
+    /// When the next insert sweeps out the expired entries.
+    next_sweep: AtomicI64,
 }
 
 impl std::fmt::Debug for VerifiedCache {
@@ -57,7 +74,23 @@ impl VerifiedCache {
     pub fn new(capacity: usize) -> Self {
         Self {
             capacity,
-            entries: (capacity > 0).then(|| Cache::new(capacity)),
+            entries: (capacity > 0).then(|| {
+                let options = OptionsBuilder::new()
+                    .estimated_items_capacity(capacity.saturating_mul(GHOST_FACTOR))
+                    .weight_capacity(capacity as u64)
+                    .ghost_allocation(1.0)
+                    .build();
+                match options {
+                    Ok(o) => Cache::with_options(
+                        o,
+                        UnitWeighter,
+                        DefaultHashBuilder::default(),
+                        DefaultLifecycle::default(),
+                    ),
+                    Err(_) => Cache::new(capacity),
+                }
+            }),
+            next_sweep: AtomicI64::new(i64::MIN),
         }
     }
 
@@ -91,6 +124,23 @@ impl VerifiedCache {
         };
         if valid_until < now {
             return;
+        }
+        // Expired entries are dropped when looked up, but a token nobody presents any
+        // more is never looked up: sweep them out now and then, so tokens past their
+        // expiry never hold places the live ones need.
+        let due = self.next_sweep.load(Ordering::Relaxed);
+        if now >= due
+            && self
+                .next_sweep
+                .compare_exchange(
+                    due,
+                    now.saturating_add(SWEEP_EVERY_SECS),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+        {
+            entries.retain(|_, entry| entry.valid_until >= now);
         }
         entries.insert(
             key,
@@ -201,6 +251,50 @@ mod tests {
         }
         let kept = (0..50).filter(|&i| cache.get(&hot(i), 0).is_some()).count();
         assert!(kept >= 40, "only {kept} of 50 tokens in use survived");
+    }
+
+    /// Tokens nobody presents any more are never looked up again; once expired they
+    /// must leave, or a cache full of them keeps the live ones out.
+    #[test]
+    fn expired_tokens_nobody_asks_for_are_swept_out() {
+        let cache = VerifiedCache::new(100);
+        for i in 0..50u8 {
+            cache.insert([i; 32], claims("old"), 100, 0);
+        }
+        assert_eq!(cache.len(), 50);
+        cache.insert([200; 32], claims("new"), 1_000, 101);
+        assert_eq!(cache.len(), 1);
+        assert_eq!(cache.get(&[200; 32], 101), Some(claims("new")));
+    }
+
+    /// A working set that moved on (the old tokens still valid but no longer used)
+    /// must take the cache over within a few rounds, not stay locked out by the old
+    /// one's standing.
+    #[test]
+    fn a_new_working_set_displaces_an_old_one() {
+        let cache = VerifiedCache::new(1_000);
+        let key = |set: u32, i: u32| {
+            let mut k = [0u8; 32];
+            k[..4].copy_from_slice(&set.to_le_bytes());
+            k[4..8].copy_from_slice(&i.to_le_bytes());
+            k
+        };
+        let mut round = |set: u32, n: u32| {
+            let mut hits = 0;
+            for i in 0..n {
+                if cache.get(&key(set, i), 0).is_some() {
+                    hits += 1;
+                } else {
+                    cache.insert(key(set, i), claims("s"), 1_000, 0);
+                }
+            }
+            hits
+        };
+        for _ in 0..20 {
+            round(1, 1_000);
+        }
+        let hits: Vec<u32> = (0..6).map(|_| round(2, 1_200)).collect();
+        assert!(hits[4] > 600 && hits[5] > 600, "{hits:?}");
     }
 
     #[test]

@@ -146,11 +146,10 @@ async fn a_revocation_whose_announcement_was_missed_heals_at_the_next_sync() {
         .await
         .unwrap();
     let mut tx = db.begin().await.unwrap();
-    let seq: i64 =
-        sqlx::query_scalar("UPDATE revocation_counter SET seq = seq + 1 RETURNING seq")
-            .fetch_one(&mut *tx)
-            .await
-            .unwrap();
+    let seq: i64 = sqlx::query_scalar("UPDATE revocation_counter SET seq = seq + 1 RETURNING seq")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
     sqlx::query(
         "UPDATE sessions SET revoked_at = $1, revoke_reason = 'logout', revoked_seq = $2
          WHERE id = $3",
