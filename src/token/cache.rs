@@ -279,7 +279,7 @@ mod tests {
             k[4..8].copy_from_slice(&i.to_le_bytes());
             k
         };
-        let mut round = |set: u32, n: u32| {
+        let round = |set: u32, n: u32| {
             let mut hits = 0;
             for i in 0..n {
                 if cache.get(&key(set, i), 0).is_some() {
