@@ -82,20 +82,15 @@ impl Revocations {
     /// that are news (only if anyone watches: at start nobody does). Returns how many
     /// were news.
     pub fn remember_all(&self, rows: impl IntoIterator<Item = RevokedRow>) -> usize {
-        let ids: Vec<(String, i64)> = rows
-            .into_iter()
-            .map(|row| {
-                let forget_after = row.revoked_at.saturating_add(self.memory_secs);
-                (row.session_id.to_string(), forget_after)
-            })
-            .collect();
-        let news = self
-            .set
-            .insert_many(ids.iter().map(|(sid, until)| (sid.as_str(), *until)));
+        let memory = self.memory_secs;
+        let news = self.set.insert_ids(rows.into_iter().map(|row| {
+            let forget_after = row.revoked_at.saturating_add(memory);
+            (row.session_id.into_bytes(), forget_after)
+        }));
         if self.feed.receiver_count() > 0 {
-            for (sid, forget_after) in &news {
+            for (id, forget_after) in &news {
                 let _ = self.feed.send(Watched::Revoked(Revocation {
-                    session_id: (*sid).to_owned(),
+                    session_id: RevokedSessions::id_text(id),
                     forget_after: *forget_after,
                 }));
             }

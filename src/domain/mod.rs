@@ -32,6 +32,11 @@ macro_rules! uuid_id {
             pub fn parse(raw: &str) -> Option<Self> {
                 Uuid::try_parse(raw).ok().map($name)
             }
+
+            /// The id's 16 bytes.
+            pub fn into_bytes(self) -> [u8; 16] {
+                self.0.into_bytes()
+            }
         }
 
         impl fmt::Display for $name {

@@ -29,6 +29,9 @@ type DbRow = sqlx::sqlite::SqliteRow;
 /// Its database.
 type Db = sqlx::Sqlite;
 
+/// See [`SqliteStore::options`].
+const ROW_BUFFER: usize = 4_096;
+
 /// How often the change feed looks for other processes' commits.
 const CHANGE_POLL: Duration = Duration::from_millis(250);
 
@@ -56,7 +59,11 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true))
+            .foreign_keys(true)
+            // Rows a connection's thread may read ahead of the task consuming them
+            // (sqlx's default is 50): a start-up reading a million revoked sessions
+            // would otherwise switch threads every few rows.
+            .row_buffer_size(ROW_BUFFER))
     }
 
     /// Opens the database (migrations are applied by [`super::Lifecycle::migrate`]).

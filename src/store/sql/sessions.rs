@@ -1,6 +1,7 @@
 //! [`SessionStore`] in SQL.
 
 use sqlx::Row;
+use tokio_stream::StreamExt;
 
 use super::{Backend, Db, db, uuid_col};
 use crate::domain::{Email, SessionId, UserId};
@@ -209,11 +210,25 @@ impl SessionStore for Backend {
     }
 
     async fn revoked_since(&self, since: i64) -> Result<Vec<RevokedRow>, StoreError> {
-        let select = sqlx::query_as(
+        // Streamed and decoded in place: a start-up may read a million of these.
+        let mut rows = sqlx::query(
             "SELECT id, revoked_at FROM sessions WHERE revoked_at IS NOT NULL AND revoked_at >= $1",
         )
-        .bind(since);
-        revoked_rows(db(select.fetch_all(&self.pool).await)?)
+        .bind(since)
+        .fetch(&self.pool);
+        let mut revoked = Vec::new();
+        while let Some(row) = rows.next().await {
+            let row = db(row)?;
+            revoked.push(RevokedRow {
+                session_id: uuid_col(
+                    db(row.try_get::<&str, _>(0))?,
+                    SessionId::parse,
+                    "sessions.id",
+                )?,
+                revoked_at: db(row.try_get(1))?,
+            });
+        }
+        Ok(revoked)
     }
 
     async fn revocation_cursor(&self) -> Result<i64, StoreError> {
