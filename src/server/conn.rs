@@ -45,6 +45,7 @@ use tonic::{Code, Status};
 use tracing::{debug, warn};
 
 use super::one_message::{OneMessage, streams_requests};
+use super::trim;
 use crate::config::Connections;
 use crate::grpc::status::from_framework;
 
@@ -71,6 +72,13 @@ pub(super) async fn serve(
 ) -> JoinSet<()> {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let (closing, close) = watch::channel(false);
+    let peak = Arc::new(trim::Peak::default());
+    let trimmer = tokio::spawn(trim::run(
+        peak.clone(),
+        permits.clone(),
+        limits.max_connections,
+        close.clone(),
+    ));
     let mut connections = JoinSet::new();
     let mut stop = pin!(stop);
     loop {
@@ -95,6 +103,7 @@ pub(super) async fn serve(
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((tcp, peer)) => {
+                    peak.saw(limits.max_connections - permits.available_permits());
                     let routes = routes.clone();
                     let close = close.clone();
                     connections.spawn(connection(tcp, peer, permit, routes, limits, close));
@@ -109,6 +118,7 @@ pub(super) async fn serve(
     }
     drop(listener);
     closing.send_replace(true);
+    trimmer.abort();
     connections
 }
 

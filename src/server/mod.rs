@@ -26,6 +26,7 @@ mod purge;
 mod serve;
 mod startup;
 mod sync;
+mod trim;
 
 use std::future::Future;
 use std::net::SocketAddr;
