@@ -105,6 +105,12 @@ impl PostgresStore {
         self.pool.begin().await.map_err(StoreError::from_sqlx)
     }
 
+    /// The start-up load of revoked sessions: PostgreSQL's protocol streams rows
+    /// cheaply, so they are read one by one.
+    async fn load_revoked(&self, since: i64) -> Result<Vec<RevokedRow>, StoreError> {
+        self.stream_revoked(since).await
+    }
+
     /// Tells the other instances that `sessions` were revoked at `at`. A failure is
     /// logged, not returned: the revocation is committed, and the periodic sync
     /// carries it to the others.

@@ -9,7 +9,9 @@
 //!
 //! A backend provides the `pool` (reads) and `writer` (writes: the same pool on
 //! PostgreSQL, SQLite's one writer connection) fields, a `MIGRATOR`, and the methods
-//! `begin_write`, `announce_revoked`, `announce_keys` and `listen_changes`.
+//! `begin_write`, `load_revoked` (the start-up read of revoked sessions, which each
+//! backend does its fastest way), `announce_revoked`, `announce_keys` and
+//! `listen_changes`.
 
 mod budget;
 mod keys;

@@ -24,6 +24,35 @@ async fn next_revocation(tx: &mut sqlx::Transaction<'static, Db>) -> Result<i64,
     )
 }
 
+impl Backend {
+    /// The sessions revoked at or after `since`, streamed row by row and decoded in
+    /// place (PostgreSQL's start-up load; SQLite reads them in aggregated pages).
+    #[allow(dead_code)]
+    pub(in crate::store) async fn stream_revoked(
+        &self,
+        since: i64,
+    ) -> Result<Vec<RevokedRow>, StoreError> {
+        let mut rows = sqlx::query(
+            "SELECT id, revoked_at FROM sessions WHERE revoked_at IS NOT NULL AND revoked_at >= $1",
+        )
+        .bind(since)
+        .fetch(&self.pool);
+        let mut revoked = Vec::new();
+        while let Some(row) = rows.next().await {
+            let row = db(row)?;
+            revoked.push(RevokedRow {
+                session_id: uuid_col(
+                    db(row.try_get::<&str, _>(0))?,
+                    SessionId::parse,
+                    "sessions.id",
+                )?,
+                revoked_at: db(row.try_get(1))?,
+            });
+        }
+        Ok(revoked)
+    }
+}
+
 impl SessionStore for Backend {
     async fn create_session(&self, s: &NewSession) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
@@ -210,25 +239,7 @@ impl SessionStore for Backend {
     }
 
     async fn revoked_since(&self, since: i64) -> Result<Vec<RevokedRow>, StoreError> {
-        // Streamed and decoded in place: a start-up may read a million of these.
-        let mut rows = sqlx::query(
-            "SELECT id, revoked_at FROM sessions WHERE revoked_at IS NOT NULL AND revoked_at >= $1",
-        )
-        .bind(since)
-        .fetch(&self.pool);
-        let mut revoked = Vec::new();
-        while let Some(row) = rows.next().await {
-            let row = db(row)?;
-            revoked.push(RevokedRow {
-                session_id: uuid_col(
-                    db(row.try_get::<&str, _>(0))?,
-                    SessionId::parse,
-                    "sessions.id",
-                )?,
-                revoked_at: db(row.try_get(1))?,
-            });
-        }
-        Ok(revoked)
+        self.load_revoked(since).await
     }
 
     async fn revocation_cursor(&self) -> Result<i64, StoreError> {
