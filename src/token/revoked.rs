@@ -57,19 +57,22 @@ impl RevokedSessions {
 
     /// The `forget_after` remembered for `key`, if any (the later of the two parts).
     fn until(&self, key: &Key) -> Option<i64> {
+        self.until_in(&self.base(), key)
+    }
+
+    /// [`Self::until`] against a base already in hand.
+    fn until_in(&self, base: &[(Key, i64)], key: &Key) -> Option<i64> {
         let recent = self
             .recent
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(key)
             .copied();
-        let base = {
-            let base = self.base.read().unwrap_or_else(|e| e.into_inner());
-            base.binary_search_by_key(key, |(k, _)| *k)
-                .ok()
-                .map(|i| base[i].1)
-        };
-        recent.max(base)
+        let old = base
+            .binary_search_by_key(key, |(k, _)| *k)
+            .ok()
+            .map(|i| base[i].1);
+        recent.max(old)
     }
 
     /// Records `sid` as revoked until `forget_after`; true if the set learned
@@ -120,17 +123,8 @@ impl RevokedSessions {
     pub fn insert_ids(&self, entries: impl IntoIterator<Item = (Key, i64)>) -> Vec<(Key, i64)> {
         let base = self.base();
         let known = |key: &Key, forget_after: i64| {
-            let recent = self
-                .recent
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(key)
-                .copied();
-            let old = base
-                .binary_search_by_key(key, |(k, _)| *k)
-                .ok()
-                .map(|i| base[i].1);
-            recent.max(old).is_some_and(|until| until >= forget_after)
+            self.until_in(&base, key)
+                .is_some_and(|until| until >= forget_after)
         };
         let news: Vec<(Key, i64)> = entries
             .into_iter()
