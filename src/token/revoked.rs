@@ -57,7 +57,9 @@ impl RevokedSessions {
 
     /// The `forget_after` remembered for `key`, if any (the later of the two parts).
     fn until(&self, key: &Key) -> Option<i64> {
-        self.until_in(&self.base(), key)
+        // Searched under the read guard: no reference count touched on Verify's path.
+        let base = self.base.read().unwrap_or_else(|e| e.into_inner());
+        self.until_in(&base, key)
     }
 
     /// [`Self::until`] against a base already in hand.
