@@ -16,7 +16,9 @@
 //!   a merge or a prune builds the next array beside it and swaps it in, so readers
 //!   hold its lock only to clone an `Arc`, never while it is rebuilt.
 //! - **the recent**: a small hash map taking single revocations (a logout) at once.
-//!   When it holds [`RECENT_LIMIT`] sessions they are merged into a new base.
+//!   When it holds [`RECENT_LIMIT`] sessions, or an eighth of the base if that is
+//!   more, they are merged into a new base: so a million single inserts (a verifier
+//!   receiving a snapshot) rebuild the base a few dozen times, not hundreds.
 //!
 //! Session ids are UUIDs (what tessera issues); a `sid` that is not one cannot be
 //! revoked, and is never reported as revoked.
@@ -55,6 +57,12 @@ impl RevokedSessions {
         self.base.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// How many sessions the recent map holds before it is merged into the base.
+    fn merge_at(&self) -> usize {
+        let base = self.base.read().unwrap_or_else(|e| e.into_inner()).len();
+        RECENT_LIMIT.max(base / 8)
+    }
+
     /// The `forget_after` remembered for `key`, if any (the later of the two parts).
     fn until(&self, key: &Key) -> Option<i64> {
         // Searched under the read guard: no reference count touched on Verify's path.
@@ -90,7 +98,7 @@ impl RevokedSessions {
             let mut recent = self.recent.write().unwrap_or_else(|e| e.into_inner());
             let until = recent.entry(key).or_insert(forget_after);
             *until = (*until).max(forget_after);
-            recent.len() >= RECENT_LIMIT
+            recent.len() >= self.merge_at()
         };
         if full {
             self.rebuild(&[], None);
@@ -297,6 +305,7 @@ mod tests {
             assert!(set.insert(&sid(i), 1_000 + i64::from(i)));
         }
         assert!(set.recent.read().unwrap().len() < RECENT_LIMIT);
+        assert!(set.base().len() > 2 * RECENT_LIMIT, "merged at least twice");
         assert_eq!(set.len(), n as usize);
         assert!((0..n).all(|i| set.contains(&sid(i))));
         assert!(!set.contains(&sid(n)));
@@ -309,6 +318,26 @@ mod tests {
         set.prune(1_000 + i64::from(n) - 10);
         assert_eq!(set.len(), 10 + 1);
         assert!(set.contains(&sid(3)));
+    }
+
+    /// A verifier receiving a large snapshot inserts one session at a time: the base
+    /// must be rebuilt a number of times that grows with the log of the set's size.
+    #[test]
+    fn single_inserts_into_a_large_set_merge_rarely() {
+        let set = RevokedSessions::new();
+        let ids: Vec<String> = (0..100_000).map(sid).collect();
+        set.insert_many(ids.iter().map(|s| (s.as_str(), 100)));
+        let before = Arc::as_ptr(&set.base());
+        for i in 100_000..100_000 + 12_000 {
+            assert!(set.insert(&sid(i), 100));
+        }
+        assert_eq!(
+            Arc::as_ptr(&set.base()),
+            before,
+            "12,000 inserts into 100,000 stay in the recent map"
+        );
+        assert_eq!(set.len(), 112_000);
+        assert!(set.contains(&sid(100_000 + 11_999)));
     }
 
     #[test]
