@@ -27,8 +27,23 @@ fn main() -> io::Result<()> {
     let out = PathBuf::from(env::var("OUT_DIR").map_err(io::Error::other)?);
     fs::write(out.join("tessera_descriptor.bin"), fds.encode_to_vec())?;
 
+    // The messages and the client.
     tonic_prost_build::configure()
+        .build_server(false)
         .skip_debug(REDACTED.iter().map(|m| format!(".{m}")))
+        .compile_fds(fds.clone())?;
+    // The server, on the messages above, except that WatchRevocations sends events
+    // encoded once and shared by every stream (`crate::proto::EncodedEvent`).
+    let server = out.join("server");
+    fs::create_dir_all(&server)?;
+    tonic_prost_build::configure()
+        .build_client(false)
+        .out_dir(&server)
+        .extern_path(".tessera.auth.v1", "crate::proto")
+        .extern_path(
+            ".tessera.auth.v1.RevocationEvent",
+            "crate::proto::EncodedEvent",
+        )
         .compile_fds(fds)?;
 
     // The example service of examples/orders (also served in the integration tests).

@@ -1,5 +1,8 @@
 //! The generated `tessera.auth.v1` types, client and server.
 //!
+//! The server's WatchRevocations sends [`EncodedEvent`]: each event encoded once and
+//! shared by every stream.
+//!
 //! Messages that carry a password or a token get a hand-written `Debug` that prints
 //! `<redacted>` in place of the secret, so logging a request can never leak one.
 
@@ -8,6 +11,15 @@
 use std::fmt;
 
 tonic::include_proto!("tessera.auth.v1");
+
+mod encoded;
+pub use encoded::EncodedEvent;
+
+/// The server, generated apart so that WatchRevocations sends [`EncodedEvent`]s.
+mod server {
+    include!(concat!(env!("OUT_DIR"), "/server/tessera.auth.v1.rs"));
+}
+pub use server::auth_service_server;
 
 /// The encoded `FileDescriptorSet` of `proto/`, served by gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("tessera_descriptor");

@@ -3,7 +3,7 @@
 
 use tokio::sync::broadcast;
 
-use super::{Auth, AuthError, Revocation, Watched};
+use super::{Auth, AuthError, Loaded, Revocation, Watched};
 use crate::domain::{Email, UserId};
 use crate::store::{RevokedRow, Store, StoreError};
 
@@ -32,6 +32,12 @@ impl<S: Store> Auth<S> {
         self.revocations.load(&self.store, self.clock.now()).await
     }
 
+    /// Remembers revoked sessions read before the use cases were wired (the start
+    /// reads them while it checks the database); as [`Auth::load_revocations`].
+    pub fn remember_loaded(&self, loaded: Loaded) -> (usize, i64) {
+        self.revocations.remember_loaded(loaded)
+    }
+
     /// Reads the revocations committed after number `cursor` into the set: the
     /// periodic catch-up that heals a missed announcement. Returns how many were
     /// news, and the number to catch up from next time.
@@ -44,10 +50,14 @@ impl<S: Store> Auth<S> {
         self.revocations.remember(row.session_id, row.revoked_at);
     }
 
-    /// Follows the revocation set: every session remembered now, and a receiver of
-    /// every revocation learned from now on (see `revocations.rs`).
-    pub fn watch_revocations(&self) -> (Vec<Revocation>, broadcast::Receiver<Watched>) {
-        self.revocations.watch()
+    /// A receiver of every revocation learned from now on (see `revocations.rs`).
+    pub fn follow_revocations(&self) -> broadcast::Receiver<Watched> {
+        self.revocations.follow_news()
+    }
+
+    /// Every session remembered as revoked now.
+    pub fn revoked_sessions(&self) -> Vec<Revocation> {
+        self.revocations.snapshot()
     }
 
     /// Brings stored emails to the current normalization ([`crate::domain::Email`]),

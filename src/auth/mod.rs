@@ -32,7 +32,7 @@ use std::time::Duration;
 
 pub use error::AuthError;
 pub use keyring::VerifySettings;
-pub use revocations::{Revocation, Watched};
+pub use revocations::{Loaded, Revocation, Watched};
 pub use roles::{RoleChange, RoleEdit, change_role};
 pub use tokens::IssuedTokens;
 

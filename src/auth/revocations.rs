@@ -36,6 +36,32 @@ pub enum Watched {
     KeysChanged,
 }
 
+/// The revoked sessions a start-up read found, sorted by id (so that building the
+/// set from them sorts nothing), and the revocation number to follow the store
+/// from.
+pub struct Loaded {
+    rows: Vec<RevokedRow>,
+    cursor: i64,
+}
+
+impl Loaded {
+    /// Reads the sessions revoked at or after `since`. The revocation number is read
+    /// first, so nothing committed meanwhile is missed. Needs no [`Revocations`]:
+    /// the start can read while it checks the database.
+    pub async fn read<S: SessionStore>(store: &S, since: i64) -> Result<Self, AuthError> {
+        let cursor = store
+            .revocation_cursor()
+            .await
+            .map_err(AuthError::from_store)?;
+        let mut rows = store
+            .revoked_since(since)
+            .await
+            .map_err(AuthError::from_store)?;
+        rows.sort_unstable_by_key(|row| row.session_id.into_bytes());
+        Ok(Self { rows, cursor })
+    }
+}
+
 /// The revoked sessions this instance knows, and their broadcast.
 pub struct Revocations {
     set: Arc<RevokedSessions>,
@@ -99,22 +125,20 @@ impl Revocations {
     }
 
     /// Loads the sessions whose tokens may still be live at `now`; returns how many,
-    /// and the revocation number to follow the store from (read before the load, so
-    /// nothing committed meanwhile is missed).
+    /// and the revocation number to follow the store from.
     pub async fn load<S: SessionStore>(
         &self,
         store: &S,
         now: i64,
     ) -> Result<(usize, i64), AuthError> {
-        let cursor = store
-            .revocation_cursor()
-            .await
-            .map_err(AuthError::from_store)?;
-        let rows = store
-            .revoked_since(self.horizon(now))
-            .await
-            .map_err(AuthError::from_store)?;
-        Ok((self.remember_all(rows), cursor))
+        let read = Loaded::read(store, self.horizon(now)).await?;
+        Ok(self.remember_loaded(read))
+    }
+
+    /// Remembers what [`Loaded::read`] read; returns how many were news, and the
+    /// revocation number to follow the store from.
+    pub fn remember_loaded(&self, loaded: Loaded) -> (usize, i64) {
+        (self.remember_all(loaded.rows), loaded.cursor)
     }
 
     /// Reads the revocations committed after number `cursor`; returns how many were
@@ -131,21 +155,23 @@ impl Revocations {
         Ok((self.remember_all(rows), next))
     }
 
-    /// A receiver of every revocation learned from now on, and every session
-    /// remembered now. The receiver is taken first, so no revocation falls between
-    /// the two; one may be in both, which is harmless.
-    pub fn watch(&self) -> (Vec<Revocation>, broadcast::Receiver<Watched>) {
-        let receiver = self.feed.subscribe();
-        let snapshot = self
-            .set
+    /// A receiver of every revocation learned from now on. A follower that also
+    /// wants what came before subscribes first and takes the [`Self::snapshot`]
+    /// after, so nothing falls between the two.
+    pub fn follow_news(&self) -> broadcast::Receiver<Watched> {
+        self.feed.subscribe()
+    }
+
+    /// Every session remembered now.
+    pub fn snapshot(&self) -> Vec<Revocation> {
+        self.set
             .snapshot()
             .into_iter()
             .map(|(session_id, forget_after)| Revocation {
                 session_id,
                 forget_after,
             })
-            .collect();
-        (snapshot, receiver)
+            .collect()
     }
 
     /// Tells the watchers that the published keys changed.

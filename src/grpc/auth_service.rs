@@ -3,16 +3,16 @@
 //! security decision.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
-use tracing::{Instrument, debug, instrument};
+use tracing::{Instrument, instrument};
 
 use super::convert::{claims, jwk, pair, user};
-use super::watch::Stream;
+use super::watch::{Feed, Stream};
 use crate::auth::{Auth, AuthError, ClientInfo};
 use crate::proto::{self, auth_service_server::AuthService};
 use crate::store::Store;
@@ -22,6 +22,8 @@ pub struct AuthGrpc<S: Store> {
     auth: Arc<Auth<S>>,
     heartbeat: Duration,
     stopping: watch::Receiver<bool>,
+    /// The WatchRevocations feed, started with the first stream.
+    feed: OnceLock<Arc<Feed>>,
 }
 
 impl<S: Store> AuthGrpc<S> {
@@ -32,6 +34,7 @@ impl<S: Store> AuthGrpc<S> {
             auth,
             heartbeat,
             stopping,
+            feed: OnceLock::new(),
         }
     }
 
@@ -72,7 +75,7 @@ fn client<T>(request: &Request<T>) -> ClientInfo {
 
 #[tonic::async_trait]
 impl<S: Store> AuthService for AuthGrpc<S> {
-    type WatchRevocationsStream = ReceiverStream<Result<proto::RevocationEvent, Status>>;
+    type WatchRevocationsStream = ReceiverStream<Result<proto::EncodedEvent, Status>>;
 
     #[instrument(skip_all, fields(rpc = "Register"))]
     async fn register(
@@ -159,16 +162,22 @@ impl<S: Store> AuthService for AuthGrpc<S> {
         &self,
         _request: Request<proto::WatchRevocationsRequest>,
     ) -> Result<Response<Self::WatchRevocationsStream>, Status> {
-        let (snapshot, revocations) = self.auth.watch_revocations();
-        debug!(sessions = snapshot.len(), "revocation stream opened");
+        let feed = self.feed.get_or_init(|| {
+            Arc::new(Feed::start(
+                self.auth.follow_revocations(),
+                self.auth.clock().clone(),
+                self.heartbeat,
+                self.stopping.clone(),
+            ))
+        });
         let (tx, rx) = mpsc::channel(16);
         let stream = Stream {
             auth: self.auth.clone(),
-            heartbeat: self.heartbeat,
+            feed: feed.clone(),
             stopping: self.stopping.clone(),
             tx,
         };
-        tokio::spawn(stream.run(snapshot, revocations));
+        tokio::spawn(stream.run());
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 }

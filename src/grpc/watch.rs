@@ -1,5 +1,10 @@
-//! Feeding one WatchRevocations stream: the snapshot, then each revocation and the
-//! heartbeats, until the client goes away or the server stops.
+//! WatchRevocations: one feed per server that encodes each event once, and the
+//! streams that send the snapshot, then the feed's events and the heartbeats, until
+//! the client goes away or the server stops.
+//!
+//! A revocation reaches a thousand streams as one encoding and a thousand clones of
+//! its bytes ([`proto::EncodedEvent`]); only the snapshot, the heartbeats and the
+//! catching-up are each stream's own.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,33 +15,119 @@ use tracing::debug;
 
 use super::convert::{duration, revoked_session, timestamp};
 use crate::auth::{Auth, Revocation, Watched};
-use crate::proto;
+use crate::clock::Clock;
+use crate::proto::{self, EncodedEvent};
 use crate::store::Store;
 
 /// At most this many sessions go in one snapshot event, keeping each message far
 /// below gRPC's default 4 MiB limit.
 const SNAPSHOT_CHUNK: usize = 1000;
 
+/// How many events a stream may fall behind the feed before it is sent the whole
+/// set again.
+const FEED_BACKLOG: usize = 1024;
+
 /// Where one stream's events go.
-type Sink = mpsc::Sender<Result<proto::RevocationEvent, Status>>;
+type Sink = mpsc::Sender<Result<EncodedEvent, Status>>;
+
+/// What the feed hands every stream.
+#[derive(Debug, Clone)]
+pub(super) enum Fed {
+    /// An event, encoded once.
+    Event(EncodedEvent),
+    /// The feed fell behind the revocation hub and may have missed some: every
+    /// stream sends the whole set again.
+    Resync,
+}
+
+/// Builds the events every stream of this server sends alike.
+#[derive(Clone)]
+struct Events {
+    clock: Clock,
+    heartbeat: Duration,
+}
+
+impl Events {
+    fn event(&self, sessions: &[Revocation], snapshot: bool) -> proto::RevocationEvent {
+        proto::RevocationEvent {
+            sessions: sessions.iter().map(revoked_session).collect(),
+            snapshot,
+            sent_at: Some(timestamp(self.clock.now())),
+            heartbeat_interval: Some(duration(self.heartbeat)),
+            keys_changed: false,
+        }
+    }
+
+    fn keys_changed(&self) -> proto::RevocationEvent {
+        proto::RevocationEvent {
+            keys_changed: true,
+            ..self.event(&[], false)
+        }
+    }
+}
+
+/// The server's one follower of the revocation hub.
+pub(super) struct Feed {
+    tx: broadcast::Sender<Fed>,
+    events: Events,
+}
+
+impl Feed {
+    /// Follows `hub` until `stopping` turns true or the hub closes, encoding each
+    /// event once.
+    pub(super) fn start(
+        mut hub: broadcast::Receiver<Watched>,
+        clock: Clock,
+        heartbeat: Duration,
+        mut stopping: watch::Receiver<bool>,
+    ) -> Self {
+        let tx = broadcast::channel(FEED_BACKLOG).0;
+        let events = Events { clock, heartbeat };
+        let (feed, building) = (tx.clone(), events.clone());
+        tokio::spawn(async move {
+            loop {
+                let fed = tokio::select! {
+                    received = hub.recv() => match received {
+                        Ok(Watched::Revoked(r)) => Fed::Event((&building.event(&[r], false)).into()),
+                        Ok(Watched::KeysChanged) => Fed::Event((&building.keys_changed()).into()),
+                        Err(broadcast::error::RecvError::Lagged(missed)) => {
+                            // Follow from now on; the set holds what was missed.
+                            debug!(missed, "revocation feed lagged; streams resend the set");
+                            hub = hub.resubscribe();
+                            Fed::Resync
+                        }
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    },
+                    _ = stopping.changed() => return,
+                };
+                // No stream is fine: nobody is watching.
+                let _ = feed.send(fed);
+            }
+        });
+        Self { tx, events }
+    }
+
+    /// A receiver of the feed from now on.
+    fn subscribe(&self) -> broadcast::Receiver<Fed> {
+        self.tx.subscribe()
+    }
+}
 
 /// One stream: what it sends and where.
 pub(super) struct Stream<S: Store> {
     pub auth: Arc<Auth<S>>,
-    pub heartbeat: Duration,
+    pub feed: Arc<Feed>,
     pub stopping: watch::Receiver<bool>,
     pub tx: Sink,
 }
 
 impl<S: Store> Stream<S> {
-    fn event(&self, sessions: &[Revocation], snapshot: bool) -> proto::RevocationEvent {
-        proto::RevocationEvent {
-            sessions: sessions.iter().map(revoked_session).collect(),
-            snapshot,
-            sent_at: Some(timestamp(self.auth.clock().now())),
-            heartbeat_interval: Some(duration(self.heartbeat)),
-            keys_changed: false,
-        }
+    /// A receiver of the feed and every session remembered now. The receiver is
+    /// taken first, so no revocation falls between the two; one may be in both,
+    /// which is harmless.
+    fn follow(&self) -> (broadcast::Receiver<Fed>, Vec<Revocation>) {
+        let receiver = self.feed.subscribe();
+        (receiver, self.auth.revoked_sessions())
     }
 
     /// Sends the whole set; false if the client went away.
@@ -49,38 +140,34 @@ impl<S: Store> Stream<S> {
             sessions.chunks(SNAPSHOT_CHUNK).collect()
         };
         for chunk in chunks {
-            if self.tx.send(Ok(self.event(chunk, true))).await.is_err() {
+            let event = (&self.feed.events.event(chunk, true)).into();
+            if self.tx.send(Ok(event)).await.is_err() {
                 return false;
             }
         }
         true
     }
 
-    /// Runs the stream from `snapshot` and `revocations` (taken together) to its end.
-    pub(super) async fn run(
-        mut self,
-        snapshot: Vec<Revocation>,
-        mut revocations: broadcast::Receiver<Watched>,
-    ) {
+    /// Runs the stream to its end.
+    pub(super) async fn run(mut self) {
+        let (mut fed, snapshot) = self.follow();
+        debug!(sessions = snapshot.len(), "revocation stream opened");
         if !self.send_snapshot(snapshot).await {
             return;
         }
-        let start = tokio::time::Instant::now() + self.heartbeat;
-        let mut ticker = tokio::time::interval_at(start, self.heartbeat);
+        let heartbeat = self.feed.events.heartbeat;
+        let start = tokio::time::Instant::now() + heartbeat;
+        let mut ticker = tokio::time::interval_at(start, heartbeat);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let next = tokio::select! {
-                received = revocations.recv() => match received {
-                    Ok(Watched::Revoked(revocation)) => self.event(&[revocation], false),
-                    Ok(Watched::KeysChanged) => proto::RevocationEvent {
-                        keys_changed: true,
-                        ..self.event(&[], false)
-                    },
-                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                received = fed.recv() => match received {
+                    Ok(Fed::Event(event)) => event,
+                    Ok(Fed::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => {
                         // Fell behind: send the whole set again rather than lose any.
-                        debug!(missed, "revocation stream lagged; resending the set");
-                        let (snapshot, receiver) = self.auth.watch_revocations();
-                        revocations = receiver;
+                        debug!("revocation stream lagged; resending the set");
+                        let (receiver, snapshot) = self.follow();
+                        fed = receiver;
                         if !self.send_snapshot(snapshot).await {
                             return;
                         }
@@ -88,7 +175,7 @@ impl<S: Store> Stream<S> {
                     }
                     Err(broadcast::error::RecvError::Closed) => return,
                 },
-                _ = ticker.tick() => self.event(&[], false),
+                _ = ticker.tick() => (&self.feed.events.event(&[], false)).into(),
                 _ = self.stopping.changed() => return,
                 () = self.tx.closed() => return,
             };
@@ -96,5 +183,69 @@ impl<S: Store> Stream<S> {
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Revocation;
+
+    fn revoked(n: u8) -> Watched {
+        Watched::Revoked(Revocation {
+            session_id: format!("0190c1d2-0000-7000-8000-0000000000{n:02}"),
+            forget_after: 1_700_000_000,
+        })
+    }
+
+    async fn event(rx: &mut broadcast::Receiver<Fed>) -> EncodedEvent {
+        match rx.recv().await.expect("an event") {
+            Fed::Event(event) => event,
+            Fed::Resync => panic!("a resync"),
+        }
+    }
+
+    #[tokio::test]
+    async fn every_stream_gets_the_same_encoding_of_an_event() {
+        let (hub, _) = broadcast::channel(8);
+        let (_stop, stopping) = watch::channel(false);
+        let feed = Feed::start(
+            hub.subscribe(),
+            Clock::stepped(1_700_000_000),
+            Duration::from_secs(30),
+            stopping,
+        );
+        let (mut a, mut b) = (feed.subscribe(), feed.subscribe());
+        hub.send(revoked(1)).unwrap();
+        let (first, second) = (event(&mut a).await, event(&mut b).await);
+        assert_eq!(first.bytes().as_ptr(), second.bytes().as_ptr());
+        let decoded = first.to_event().unwrap();
+        assert_eq!(decoded.sessions.len(), 1);
+        assert!(!decoded.snapshot);
+        hub.send(Watched::KeysChanged).unwrap();
+        assert!(event(&mut a).await.to_event().unwrap().keys_changed);
+    }
+
+    #[tokio::test]
+    async fn a_feed_that_fell_behind_the_hub_tells_streams_to_resync() {
+        let (hub, _) = broadcast::channel(2);
+        let (_stop, stopping) = watch::channel(false);
+        // Subscribed before the burst, started after it: the feed finds itself behind.
+        let behind = hub.subscribe();
+        for n in 0..5 {
+            hub.send(revoked(n)).unwrap();
+        }
+        let feed = Feed::start(
+            behind,
+            Clock::stepped(1_700_000_000),
+            Duration::from_secs(30),
+            stopping,
+        );
+        let mut rx = feed.subscribe();
+        assert!(matches!(rx.recv().await.unwrap(), Fed::Resync));
+        // It follows the hub again afterwards.
+        hub.send(revoked(9)).unwrap();
+        let event = event(&mut rx).await.to_event().unwrap();
+        assert!(event.sessions[0].session_id.ends_with("09"));
     }
 }

@@ -112,9 +112,14 @@ impl SqliteStore {
     }
 
     /// The start-up load of revoked sessions, in pages of [`LOAD_PAGE`] aggregated by
-    /// SQLite into one text value each (`id revoked_at,...`): sqlx hands rows from
-    /// the connection's thread one at a time, about 2 µs a row, so a million
-    /// revoked sessions read row by row took seconds. Pages follow the rowid.
+    /// SQLite into one text value of ids each: sqlx hands rows from the connection's
+    /// thread one at a time, about 2 µs a row, so a million revoked sessions read row
+    /// by row took seconds. Pages follow the rowid.
+    ///
+    /// Every session of a page is given the page's latest revocation time: turning
+    /// each row's time into text cost more than reading the rows. A session may so be
+    /// remembered longer than it must (by at most the time between the page's
+    /// revocations, within one access-token lifetime), never shorter.
     async fn load_revoked(&self, since: i64) -> Result<Vec<RevokedRow>, StoreError> {
         self.load_revoked_paged(since, LOAD_PAGE).await
     }
@@ -127,33 +132,27 @@ impl SqliteStore {
         let mut revoked = Vec::new();
         let mut after = i64::MIN;
         loop {
-            let (count, last, page): (i64, Option<i64>, Option<String>) = sqlx::query_as(
-                "SELECT count(*), max(r), group_concat(id || ' ' || revoked_at, ',')
-                 FROM (SELECT rowid AS r, id, revoked_at FROM sessions
-                       WHERE rowid > $1 AND revoked_at IS NOT NULL AND revoked_at >= $2
-                       ORDER BY rowid LIMIT $3)",
-            )
-            .bind(after)
-            .bind(since)
-            .bind(page_rows)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(StoreError::from_sqlx)?;
-            for entry in page
-                .as_deref()
-                .unwrap_or("")
-                .split(',')
-                .filter(|e| !e.is_empty())
-            {
-                let (id, at) = entry
-                    .split_once(' ')
-                    .ok_or(StoreError::Corrupt("sessions.revoked_at"))?;
-                revoked.push(RevokedRow {
-                    session_id: SessionId::parse(id).ok_or(StoreError::Corrupt("sessions.id"))?,
-                    revoked_at: at
-                        .parse()
-                        .map_err(|_| StoreError::Corrupt("sessions.revoked_at"))?,
-                });
+            let (count, last, revoked_at, ids): (i64, Option<i64>, Option<i64>, Option<String>) =
+                sqlx::query_as(
+                    "SELECT count(*), max(r), max(revoked_at), group_concat(id, ',')
+                     FROM (SELECT rowid AS r, id, revoked_at FROM sessions
+                           WHERE rowid > $1 AND revoked_at IS NOT NULL AND revoked_at >= $2
+                           ORDER BY rowid LIMIT $3)",
+                )
+                .bind(after)
+                .bind(since)
+                .bind(page_rows)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+            if let (Some(revoked_at), Some(ids)) = (revoked_at, ids) {
+                for id in ids.split(',') {
+                    revoked.push(RevokedRow {
+                        session_id: SessionId::parse(id)
+                            .ok_or(StoreError::Corrupt("sessions.id"))?,
+                        revoked_at,
+                    });
+                }
             }
             match last {
                 Some(last) if count == page_rows => after = last,
@@ -247,6 +246,8 @@ mod tests {
             }
         }
         expected.sort();
+        let ids: Vec<SessionId> = expected.iter().map(|(id, _)| *id).collect();
+        let latest = expected.iter().map(|(_, at)| *at).max().unwrap();
         for page in [1, 2, 3, 100] {
             let mut got: Vec<_> = store
                 .load_revoked_paged(100, page)
@@ -256,7 +257,19 @@ mod tests {
                 .map(|r| (r.session_id, r.revoked_at))
                 .collect();
             got.sort();
-            assert_eq!(got, expected, "pages of {page}");
+            assert_eq!(
+                got.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+                ids,
+                "pages of {page}"
+            );
+            // Each is remembered from its page's latest revocation: never before its
+            // own, and exactly its own in pages of one.
+            for ((_, at), (_, own)) in got.iter().zip(&expected) {
+                assert!(at >= own && *at <= latest, "pages of {page}");
+                if page == 1 {
+                    assert_eq!(at, own);
+                }
+            }
         }
         store.close().await;
     }

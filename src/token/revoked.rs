@@ -43,6 +43,32 @@ pub struct RevokedSessions {
     rebuild: Mutex<()>,
 }
 
+/// `base` (sorted, ids unique) and `added` merged into one sorted list with unique
+/// ids, each keeping its latest `forget_after`.
+fn merged(base: &[(Key, i64)], added: impl Iterator<Item = (Key, i64)>) -> Vec<(Key, i64)> {
+    let mut added: Vec<(Key, i64)> = added.collect();
+    added.sort_unstable();
+    let mut next: Vec<(Key, i64)> = Vec::with_capacity(base.len() + added.len());
+    let mut old = base.iter().copied().peekable();
+    let mut new = added.into_iter().peekable();
+    loop {
+        let from_old = match (old.peek(), new.peek()) {
+            (None, None) => break,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some(o), Some(n)) => o.0 < n.0,
+        };
+        let Some(item) = (if from_old { old.next() } else { new.next() }) else {
+            break;
+        };
+        match next.last_mut() {
+            Some(last) if last.0 == item.0 => last.1 = last.1.max(item.1),
+            _ => next.push(item),
+        }
+    }
+    next
+}
+
 fn key(sid: &str) -> Option<Key> {
     Uuid::try_parse(sid).ok().map(|id| id.into_bytes())
 }
@@ -162,29 +188,16 @@ impl RevokedSessions {
             .iter()
             .map(|(k, v)| (*k, *v))
             .collect();
-        let mut added: Vec<(Key, i64)> = Vec::with_capacity(taken.len() + batch.len());
-        added.extend_from_slice(&taken);
-        added.extend_from_slice(batch);
-        added.sort_unstable();
         let base = self.base();
-        let mut next: Vec<(Key, i64)> = Vec::with_capacity(base.len() + added.len());
-        let mut old = base.iter().copied().peekable();
-        let mut new = added.into_iter().peekable();
-        loop {
-            let from_old = match (old.peek(), new.peek()) {
-                (None, None) => break,
-                (Some(_), None) => true,
-                (None, Some(_)) => false,
-                (Some(o), Some(n)) => o.0 < n.0,
-            };
-            let Some(item) = (if from_old { old.next() } else { new.next() }) else {
-                break;
-            };
-            match next.last_mut() {
-                Some(last) if last.0 == item.0 => last.1 = last.1.max(item.1),
-                _ => next.push(item),
-            }
-        }
+        let mut next = if taken.is_empty()
+            && base.is_empty()
+            && batch.windows(2).all(|pair| pair[0].0 < pair[1].0)
+        {
+            // The start-up load, sorted by its reader: nothing to merge.
+            batch.to_vec()
+        } else {
+            merged(&base, taken.iter().copied().chain(batch.iter().copied()))
+        };
         if let Some(now) = prune_before {
             next.retain(|(_, until)| *until >= now);
         }
@@ -318,6 +331,23 @@ mod tests {
         set.prune(1_000 + i64::from(n) - 10);
         assert_eq!(set.len(), 10 + 1);
         assert!(set.contains(&sid(3)));
+    }
+
+    #[test]
+    fn a_sorted_first_load_and_later_merges_keep_every_session() {
+        let set = RevokedSessions::new();
+        let mut first: Vec<(Key, i64)> = (0..100u8).map(|i| ([i; 16], 10)).collect();
+        first.sort_unstable();
+        assert_eq!(set.insert_ids(first.clone()).len(), 100);
+        // Unsorted, with a repeat, one raised and one new: merged.
+        let later = vec![([200; 16], 5), ([3; 16], 10), ([7; 16], 20), ([200; 16], 6)];
+        set.insert_ids(later);
+        let remembered: std::collections::HashMap<String, i64> =
+            set.snapshot().into_iter().collect();
+        assert_eq!(remembered.len(), 101);
+        assert_eq!(remembered[&RevokedSessions::id_text(&[7; 16])], 20);
+        assert_eq!(remembered[&RevokedSessions::id_text(&[3; 16])], 10);
+        assert_eq!(remembered[&RevokedSessions::id_text(&[200; 16])], 6);
     }
 
     /// A verifier receiving a large snapshot inserts one session at a time: the base

@@ -3,6 +3,7 @@
 //! verifiers cost tessera without tessera counting anything for tests.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -11,9 +12,10 @@ use tessera::proto::auth_service_server::{AuthService, AuthServiceServer};
 use tessera::proto::*;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+use tokio_stream::{Stream, StreamExt};
 use tonic::transport::Channel;
 use tonic::transport::server::TcpIncoming;
-use tonic::{Request, Response, Status, Streaming};
+use tonic::{Request, Response, Status};
 
 /// A running relay; dropping it stops it.
 pub struct Relay {
@@ -63,7 +65,8 @@ struct Forward {
 
 #[tonic::async_trait]
 impl AuthService for Forward {
-    type WatchRevocationsStream = Streaming<RevocationEvent>;
+    type WatchRevocationsStream =
+        Pin<Box<dyn Stream<Item = Result<EncodedEvent, Status>> + Send + 'static>>;
 
     async fn register(
         &self,
@@ -103,6 +106,13 @@ impl AuthService for Forward {
         &self,
         r: Request<WatchRevocationsRequest>,
     ) -> Result<Response<Self::WatchRevocationsStream>, Status> {
-        self.client.clone().watch_revocations(r.into_inner()).await
+        let upstream = self
+            .client
+            .clone()
+            .watch_revocations(r.into_inner())
+            .await?
+            .into_inner();
+        let relayed = upstream.map(|event| event.map(|e| EncodedEvent::new(&e)));
+        Ok(Response::new(Box::pin(relayed)))
     }
 }
