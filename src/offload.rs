@@ -14,7 +14,7 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
 
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::{Semaphore, SemaphorePermit, oneshot};
 
 /// The nice value of a pool's threads (Linux): below the request path, which runs at
 /// the process's own priority.
@@ -138,6 +138,29 @@ impl Pool {
             .admitted
             .try_acquire()
             .map_err(|_| OffloadError::Busy)?;
+        self.submit(lane, work).await
+    }
+
+    /// Room for one first-lane job, taken now: for work that must not be refused
+    /// after a step that cannot be undone (a refresh signs after its rotation).
+    pub fn reserve(&self) -> Result<Seat<'_>, OffloadError> {
+        let admitted = self
+            .inner
+            .admitted
+            .try_acquire()
+            .map_err(|_| OffloadError::Busy)?;
+        Ok(Seat {
+            pool: self,
+            _admitted: admitted,
+        })
+    }
+
+    /// Queues `work` (its room is held by the caller) and waits for its answer.
+    async fn submit<T, F>(&self, lane: Lane, work: F) -> Result<T, OffloadError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
         let (answer, result) = oneshot::channel();
         let span = tracing::Span::current();
         let job: Job = Box::new(move || {
@@ -160,6 +183,24 @@ impl Pool {
         }
         self.inner.queue.ready.notify_one();
         result.await.map_err(|_| OffloadError::Lost)
+    }
+}
+
+/// Room on a [`Pool`] for one first-lane job, held until the job has run (or the
+/// seat is dropped).
+pub struct Seat<'a> {
+    pool: &'a Pool,
+    _admitted: SemaphorePermit<'a>,
+}
+
+impl Seat<'_> {
+    /// Runs `work` in the seat's room: never `Busy`.
+    pub async fn run<T, F>(self, work: F) -> Result<T, OffloadError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.pool.submit(Lane::First, work).await
     }
 }
 
@@ -292,6 +333,17 @@ mod tests {
         let occupied = Occupied::start(&pool).await;
         assert!(matches!(pool.run(|| ()).await, Err(OffloadError::Busy)));
         occupied.release().await;
+        pool.run(|| ()).await.expect("room again");
+    }
+
+    #[tokio::test]
+    async fn a_seat_holds_its_room_until_it_runs() {
+        let pool = Pool::new("tessera-test", 1, 0).unwrap();
+        let seat = pool.reserve().expect("room");
+        // The one room is taken: others are refused, the seat's job is not.
+        assert!(matches!(pool.run(|| ()).await, Err(OffloadError::Busy)));
+        assert!(pool.reserve().is_err());
+        assert_eq!(seat.run(|| 7).await.unwrap(), 7);
         pool.run(|| ()).await.expect("room again");
     }
 

@@ -8,8 +8,13 @@
 //!
 //! - Presenting the current generation's token spends it: in one statement the next
 //!   token is stored and the session's generation moves on with it (a conditional
-//!   insert, guarded by the unique (session, generation): only one caller can win). The access tokens issued before stay valid until
-//!   their own expiry: rotation never breaks the token in use.
+//!   insert, guarded by the unique (session, generation): only one caller can win),
+//!   and the same statement answers the user the new access token speaks for. Room
+//!   on the signing pool and the signing key are taken before it, so once the token
+//!   is spent nothing refuses the new pair (only a failing signature, a bug, could).
+//!   A token that this statement does not spend is read, and the rules below say
+//!   why. The access tokens issued before stay valid until their own expiry:
+//!   rotation never breaks the token in use.
 //! - Presenting a token whose generation is spent, or losing the race for the current
 //!   one, is reuse: someone holds a copy. The whole session is revoked at once, so
 //!   neither the thief nor the user can go on with it, and its access tokens stop
@@ -34,6 +39,7 @@
 
 use tracing::{debug, info, warn};
 
+use super::tokens::offload_error;
 use super::{Auth, AuthError, ClientInfo, IssuedTokens};
 use crate::domain::SessionId;
 use crate::store::{NextToken, RefreshRow, RevokeReason, RevokedRow, Rotation, Store};
@@ -48,6 +54,46 @@ impl<S: Store> Auth<S> {
     ) -> Result<IssuedTokens, AuthError> {
         let now = self.clock.now();
         let token = RefreshToken::from_client(token).ok_or(AuthError::TokenInvalid)?;
+        // The common case, a live token: spent in one statement, then signed. Room on
+        // the signing pool and the key are taken first, so that once the token is
+        // spent nothing can refuse the new pair; a full pool refuses before anything
+        // is written.
+        let seat = self.signer.reserve().map_err(offload_error)?;
+        let key = self.signing_key(now)?;
+        let next = self.successor(&token);
+        let spent = self
+            .store
+            .spend(&token.hash(), &self.next_token(&next, now))
+            .await
+            .map_err(AuthError::from_store)?;
+        if let Some(spent) = spent {
+            let user = (spent.user_id, &spent.email, &spent.roles[..]);
+            let access_token = self
+                .sign_seated((seat, key), user, spent.session_id, now)
+                .await?;
+            info!(
+                user_id = %spent.user_id,
+                session_id = %spent.session_id,
+                generation = spent.generation,
+                client_address = client.address.as_deref(),
+                "refreshed"
+            );
+            return Ok(self.pair(access_token, next));
+        }
+        drop(seat);
+        self.refresh_by_the_rules(token, next, client, now).await
+    }
+
+    /// A refresh whose token was not spent at once: it is unknown, spent, revoked or
+    /// expired, or lost a race. The token is read and each rule of the module doc
+    /// applied in turn.
+    async fn refresh_by_the_rules(
+        &self,
+        token: RefreshToken,
+        next: RefreshToken,
+        client: &ClientInfo,
+        now: i64,
+    ) -> Result<IssuedTokens, AuthError> {
         let row = self
             .store
             .refresh_token(&token.hash())
@@ -61,23 +107,9 @@ impl<S: Store> Auth<S> {
         // Sign before the rotation commits, so nothing can fail between spending the
         // old token and handing out the new pair.
         let access_token = self.sign_for(&row, now).await?;
-        // With a reuse grace the successor is derived from the token, so a retry can
-        // be handed the very same one; without, it is fresh randomness.
-        let next = match &self.reuse_grace {
-            Some((key, _)) => token.successor(key),
-            None => RefreshToken::generate(),
-        };
         let outcome = self
             .store
-            .rotate(
-                row.session_id,
-                row.generation,
-                &NextToken {
-                    hash: next.hash(),
-                    issued_at: now,
-                    expires_at: now.saturating_add(self.refresh_ttl_secs),
-                },
-            )
+            .rotate(row.session_id, row.generation, &self.next_token(&next, now))
             .await
             .map_err(AuthError::from_store)?;
         match outcome {
@@ -256,6 +288,25 @@ impl<S: Store> Auth<S> {
             return Err(AuthError::RefreshTokenReused);
         }
         Ok(())
+    }
+
+    /// The token that follows `token`. With a reuse grace it is derived from the
+    /// token, so a retry can be handed the very same one; without, it is fresh
+    /// randomness.
+    fn successor(&self, token: &RefreshToken) -> RefreshToken {
+        match &self.reuse_grace {
+            Some((key, _)) => token.successor(key),
+            None => RefreshToken::generate(),
+        }
+    }
+
+    /// `next` as the store keeps it, issued at `now`.
+    fn next_token(&self, next: &RefreshToken, now: i64) -> NextToken {
+        NextToken {
+            hash: next.hash(),
+            issued_at: now,
+            expires_at: now.saturating_add(self.refresh_ttl_secs),
+        }
     }
 
     /// Revokes one session in the store and in the revocation set; true if it was live.

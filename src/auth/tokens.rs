@@ -3,9 +3,10 @@
 
 use super::{Auth, AuthError, KeysError};
 use crate::domain::{Email, SessionId, UserId};
-use crate::offload::OffloadError;
+use crate::offload::{OffloadError, Seat};
 use crate::store::Store;
 use crate::token::issue::Subject;
+use crate::token::keys::SigningKey;
 use crate::token::refresh::RefreshToken;
 
 /// A freshly issued pair.
@@ -28,34 +29,55 @@ impl<S: Store> Auth<S> {
         session_id: SessionId,
         now: i64,
     ) -> Result<String, AuthError> {
-        let (user_id, email, roles) = user;
+        let job = self.signing_job(self.signing_key(now)?, user, session_id, now);
+        self.signer.run(job).await.map_err(offload_error)?
+    }
+
+    /// As [`Auth::sign`], in room taken on the signing pool beforehand, with a key
+    /// taken beforehand: after a step that cannot be undone, nothing is refused.
+    pub(super) async fn sign_seated(
+        &self,
+        (seat, key): (Seat<'_>, SigningKey),
+        user: (UserId, &Email, &[String]),
+        session_id: SessionId,
+        now: i64,
+    ) -> Result<String, AuthError> {
+        let job = self.signing_job(key, user, session_id, now);
+        seat.run(job).await.map_err(offload_error)?
+    }
+
+    /// The key that signs at `now`.
+    pub(super) fn signing_key(&self, now: i64) -> Result<SigningKey, AuthError> {
+        self.keys
+            .signer(now)
+            .ok_or(AuthError::Keys(KeysError::Empty))
+    }
+
+    /// The signature as a job for the signing pool: everything it needs, owned.
+    fn signing_job(
+        &self,
+        key: SigningKey,
+        (user_id, email, roles): (UserId, &Email, &[String]),
+        session_id: SessionId,
+        now: i64,
+    ) -> impl FnOnce() -> Result<String, AuthError> + Send + 'static {
         let user_id = user_id.to_string();
         let sid = session_id.to_string();
         let email = email.as_str().to_owned();
         let roles = roles.to_vec();
-        let key = self
-            .keys
-            .signer(now)
-            .ok_or(AuthError::Keys(KeysError::Empty))?;
         let issuer = self.issuer.clone();
-        self.signer
-            .run(move || {
-                let subject = Subject {
-                    user_id: &user_id,
-                    session_id: &sid,
-                    email: &email,
-                    roles: &roles,
-                };
-                issuer
-                    .issue(&key, &subject, now)
-                    .map(|(token, _)| token)
-                    .map_err(AuthError::Signing)
-            })
-            .await
-            .map_err(|e| match e {
-                OffloadError::Busy => AuthError::Overloaded,
-                OffloadError::Lost => AuthError::Worker,
-            })?
+        move || {
+            let subject = Subject {
+                user_id: &user_id,
+                session_id: &sid,
+                email: &email,
+                roles: &roles,
+            };
+            issuer
+                .issue(&key, &subject, now)
+                .map(|(token, _)| token)
+                .map_err(AuthError::Signing)
+        }
     }
 
     pub(super) fn pair(&self, access_token: String, refresh_token: RefreshToken) -> IssuedTokens {
@@ -65,5 +87,13 @@ impl<S: Store> Auth<S> {
             expires_in: self.issuer.ttl_secs(),
             refresh_expires_in: self.refresh_ttl_secs,
         }
+    }
+}
+
+/// A signing-pool failure as the use cases say it.
+pub(super) fn offload_error(e: OffloadError) -> AuthError {
+    match e {
+        OffloadError::Busy => AuthError::Overloaded,
+        OffloadError::Lost => AuthError::Worker,
     }
 }

@@ -32,7 +32,7 @@ pub use keys::{KeyRow, KeyStore};
 pub use lifecycle::{Change, Lifecycle};
 pub use postgres::PostgresStore;
 pub use sessions::{
-    NewSession, NextToken, RefreshRow, RevokeReason, RevokedRow, Rotation, SessionStore,
+    NewSession, NextToken, RefreshRow, RevokeReason, RevokedRow, Rotation, SessionStore, Spent,
 };
 pub use sqlite::SqliteStore;
 pub use users::{EmailForms, UserRow, UserStore};

@@ -73,6 +73,18 @@ pub struct NextToken {
     pub expires_at: i64,
 }
 
+/// A refresh token spent by [`SessionStore::spend`]: its session, now at
+/// `generation`, and what the new access token says of the user.
+#[derive(Debug, Clone)]
+pub struct Spent {
+    pub session_id: SessionId,
+    pub user_id: UserId,
+    pub email: Email,
+    pub roles: Vec<String>,
+    /// The session's generation after the spend: the new token's.
+    pub generation: i64,
+}
+
 /// The outcome of a rotation attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rotation {
@@ -106,6 +118,19 @@ pub trait SessionStore: Send + Sync {
         &self,
         hash: &[u8; 32],
     ) -> impl Future<Output = Result<Option<RefreshRow>, StoreError>> + Send;
+
+    /// Spends the refresh token with hash `presented` and stores `next` as its
+    /// session's next generation, in one statement, if it is the current token of a
+    /// live session and unexpired at `next.issued_at`; answers the session and its
+    /// user. `None` stored nothing: the token is unknown, spent, revoked or expired,
+    /// or a racing spend won (the unique (session, generation) refused this one),
+    /// and the caller reads the token to learn which. The trigger of migration 0006
+    /// moves the session on in the same statement.
+    fn spend(
+        &self,
+        presented: &[u8; 32],
+        next: &NextToken,
+    ) -> impl Future<Output = Result<Option<Spent>, StoreError>> + Send;
 
     /// Spends generation `generation` of `session` and stores `next` as the next
     /// (the session now expires with it), or, if that generation is no longer

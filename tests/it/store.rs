@@ -136,6 +136,55 @@ async fn story<S: Store>(store: S) {
     expected.sort();
     assert_eq!(revoked, expected);
 
+    // The one-statement spend: the current token of a live session, unexpired, is
+    // spent for the next and answers the user; anything else stores nothing.
+    let s4 = session(&alice, 8, 1_000, 2_000);
+    store.create_session(&s4).await.unwrap();
+    let spent = store
+        .spend(&[8; 32], &next([9; 32], 1_010, 2_010))
+        .await
+        .unwrap()
+        .expect("a live token is spent");
+    assert_eq!(
+        (spent.session_id, spent.user_id, spent.generation),
+        (s4.id, alice.id, 1)
+    );
+    assert_eq!(
+        (spent.email.as_str(), spent.roles),
+        ("alice@example.com", vec!["user".to_string()])
+    );
+    let moved = store.refresh_token(&[9; 32]).await.unwrap().unwrap();
+    assert_eq!((moved.generation, moved.session_generation), (1, 1));
+    // Spent already: nothing stored, nothing revoked (the caller reads and decides).
+    assert!(
+        store
+            .spend(&[8; 32], &next([10; 32], 1_020, 2_020))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.refresh_token(&[10; 32]).await.unwrap().is_none());
+    assert_eq!(
+        store
+            .refresh_token(&[9; 32])
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked,
+        None
+    );
+    // Expired at its expiry, unknown, of a revoked session (s2): nothing.
+    for (presented, at) in [([9; 32], 2_010), ([11; 32], 1_030), ([4; 32], 1_030)] {
+        assert!(
+            store
+                .spend(&presented, &next([10; 32], at, at + 1_000))
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+    assert!(store.refresh_token(&[10; 32]).await.unwrap().is_none());
+
     // Followed by number, every revocation is read once, whatever time it carries:
     // the reuse revocation, the logout, the logout everywhere; then nothing.
     let (rows, after) = store.revoked_after(cursor).await.unwrap();

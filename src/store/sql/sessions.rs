@@ -7,7 +7,8 @@ use super::{Backend, Db, db, uuid_col};
 use crate::domain::{Email, SessionId, UserId};
 use crate::store::users::split_roles;
 use crate::store::{
-    NewSession, NextToken, RefreshRow, RevokeReason, RevokedRow, Rotation, SessionStore, StoreError,
+    NewSession, NextToken, RefreshRow, RevokeReason, RevokedRow, Rotation, SessionStore, Spent,
+    StoreError,
 };
 
 const INSERT_TOKEN: &str =
@@ -103,6 +104,54 @@ impl SessionStore for Backend {
             session_generation: db(row.try_get("session_generation"))?,
             expires_at: db(row.try_get("expires_at"))?,
             revoked: reason.as_deref().map(RevokeReason::parse).transpose()?,
+        }))
+    }
+
+    async fn spend(
+        &self,
+        presented: &[u8; 32],
+        next: &NextToken,
+    ) -> Result<Option<Spent>, StoreError> {
+        let spend = sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, session_id, generation, issued_at, expires_at)
+             SELECT $1, s.id, s.generation + 1, $2, $3
+             FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
+             WHERE t.token_hash = $4 AND t.generation = s.generation
+               AND s.revoked_at IS NULL AND t.expires_at > $2
+             RETURNING refresh_tokens.session_id, refresh_tokens.generation,
+                 (SELECT u.id FROM sessions s JOIN users u ON u.id = s.user_id
+                  WHERE s.id = refresh_tokens.session_id) AS user_id,
+                 (SELECT u.email FROM sessions s JOIN users u ON u.id = s.user_id
+                  WHERE s.id = refresh_tokens.session_id) AS email,
+                 (SELECT u.roles FROM sessions s JOIN users u ON u.id = s.user_id
+                  WHERE s.id = refresh_tokens.session_id) AS roles",
+        )
+        .bind(&next.hash[..])
+        .bind(next.issued_at)
+        .bind(next.expires_at)
+        .bind(&presented[..]);
+        // All of its rows (there is at most one): stepping the statement to its end
+        // commits at once, where a fetch of one row would leave it open.
+        let row = match spend
+            .fetch_all(&self.writer)
+            .await
+            .map_err(StoreError::from_sqlx)
+            .map(|mut rows| rows.pop())
+        {
+            Ok(Some(row)) => row,
+            // A racing spend of the same generation won.
+            Ok(None) | Err(StoreError::Conflict) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let session_id: String = db(row.try_get("session_id"))?;
+        let user_id: String = db(row.try_get("user_id"))?;
+        let roles: String = db(row.try_get("roles"))?;
+        Ok(Some(Spent {
+            session_id: uuid_col(&session_id, SessionId::parse, "sessions.id")?,
+            user_id: uuid_col(&user_id, UserId::parse, "users.id")?,
+            email: Email::from_store(db(row.try_get("email"))?),
+            roles: split_roles(&roles),
+            generation: db(row.try_get("generation"))?,
         }))
     }
 
