@@ -4,7 +4,8 @@
 //! - [`status`]: every `tonic::Status` tessera or its verifier builds (verifier feature too).
 //! - [`convert`]: proto <-> domain, both ways (verifier feature too).
 //! - `auth_service.rs`: `tessera.auth.v1.AuthService`, one handler per RPC.
-//! - `watch.rs`: feeding one WatchRevocations stream.
+//! - `watch.rs`: WatchRevocations, one feed per server that encodes each event once,
+//!   and the streams that send it.
 //!
 //! A new gRPC service is a file here beside `auth_service.rs`, and one line where the
 //! server adds its services (`server/serve.rs`).
