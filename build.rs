@@ -16,6 +16,7 @@ const REDACTED: &[&str] = &[
     "tessera.auth.v1.RefreshResponse",
     "tessera.auth.v1.LogoutRequest",
     "tessera.auth.v1.VerifyRequest",
+    "tessera.auth.v1.ChangePasswordRequest",
 ];
 
 fn main() -> io::Result<()> {

@@ -101,6 +101,17 @@ impl fmt::Debug for VerifyRequest {
     }
 }
 
+impl fmt::Debug for ChangePasswordRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChangePasswordRequest")
+            .field("access_token", &REDACTED)
+            .field("refresh_token", &REDACTED)
+            .field("current_password", &REDACTED)
+            .field("new_password", &REDACTED)
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,7 +127,13 @@ mod tests {
             refresh_token: "refresh-secret".into(),
             ..Default::default()
         };
-        let printed = format!("{login:?} {pair:?}");
+        let change = ChangePasswordRequest {
+            access_token: "eyJhbGciOi.secret.sig".into(),
+            refresh_token: "refresh-secret".into(),
+            current_password: "hunter2hunter2".into(),
+            new_password: "hunter2hunter3".into(),
+        };
+        let printed = format!("{login:?} {pair:?} {change:?}");
         assert!(!printed.contains("hunter2"));
         assert!(!printed.contains("secret"));
         assert!(printed.contains("a@example.com"));

@@ -14,6 +14,8 @@ pub enum Reason {
     WeakPassword,
     /// The email is registered already.
     EmailTaken,
+    /// ChangePassword's new password is the current one.
+    PasswordUnchanged,
     /// A field other than email or password is missing or out of bounds.
     InvalidArgument,
     /// Wrong password or unknown email: deliberately the same reason for both.
@@ -54,6 +56,7 @@ impl Reason {
             Reason::InvalidEmail => "INVALID_EMAIL",
             Reason::WeakPassword => "WEAK_PASSWORD",
             Reason::EmailTaken => "EMAIL_TAKEN",
+            Reason::PasswordUnchanged => "PASSWORD_UNCHANGED",
             Reason::InvalidArgument => "INVALID_ARGUMENT",
             Reason::InvalidCredentials => "INVALID_CREDENTIALS",
             Reason::RateLimited => "RATE_LIMITED",

@@ -17,12 +17,16 @@ pub enum AuthError {
     InvalidEmail(EmailError),
     #[error("weak password: {problem}")]
     WeakPassword {
+        /// The request field that holds it.
+        field: &'static str,
         problem: PasswordError,
         /// The rules the password had to meet, for the answer's message.
         rules: PasswordRules,
     },
     #[error("email already registered")]
     EmailTaken,
+    #[error("the new password is the current one")]
+    PasswordUnchanged,
     #[error("invalid argument {field}: {problem}")]
     InvalidArgument {
         field: &'static str,

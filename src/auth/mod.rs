@@ -20,6 +20,7 @@ mod keyring;
 pub mod keys;
 mod login;
 pub mod maintenance;
+mod password_change;
 mod register;
 mod revocations;
 mod roles;
@@ -32,6 +33,7 @@ use std::time::Duration;
 
 pub use error::AuthError;
 pub use keyring::VerifySettings;
+pub use password_change::{Credential, PasswordChanged};
 pub use revocations::{Loaded, Revocation, Watched};
 pub use roles::{RoleChange, RoleEdit, change_role};
 pub use tokens::IssuedTokens;

@@ -19,8 +19,12 @@ impl<S: Store> Auth<S> {
     ) -> Result<User, AuthError> {
         let email = Email::parse(email).map_err(AuthError::InvalidEmail)?;
         let rules = self.hasher.rules();
-        let password = Password::new(password, rules)
-            .map_err(|problem| AuthError::WeakPassword { problem, rules })?;
+        let password =
+            Password::new(password, rules).map_err(|problem| AuthError::WeakPassword {
+                field: "password",
+                problem,
+                rules,
+            })?;
         // Counted before the hash: each registration costs one, taken or not.
         self.throttle
             .admit_registration(&self.store, client, self.clock.now())

@@ -262,7 +262,12 @@ impl<S: Store> Auth<S> {
     /// Whether a presented refresh token is its session's live one at `now`: the
     /// rules of the module doc, shared by Refresh and Logout. A spent token of a live
     /// session is reuse, and revokes the session here.
-    async fn live(&self, row: &RefreshRow, client: &ClientInfo, now: i64) -> Result<(), AuthError> {
+    pub(super) async fn live(
+        &self,
+        row: &RefreshRow,
+        client: &ClientInfo,
+        now: i64,
+    ) -> Result<(), AuthError> {
         let spent = row.generation < row.session_generation;
         match row.revoked {
             Some(RevokeReason::Reuse) if spent => return Err(AuthError::RefreshTokenReused),

@@ -13,7 +13,7 @@ use tracing::{Instrument, instrument};
 
 use super::convert::{claims, jwk, pair, user};
 use super::watch::{Feed, Stream};
-use crate::auth::{Auth, AuthError, ClientInfo};
+use crate::auth::{Auth, AuthError, ClientInfo, Credential};
 use crate::proto::{self, auth_service_server::AuthService};
 use crate::store::Store;
 
@@ -58,6 +58,18 @@ impl<S: Store> AuthGrpc<S> {
             // Only a bug (a panic in the use case) gets here.
             Err(_) => Err(AuthError::Worker.into()),
         }
+    }
+}
+
+/// Exactly one of an access token and a refresh token.
+fn credential(access_token: String, refresh_token: String) -> Result<Credential, AuthError> {
+    match (access_token.is_empty(), refresh_token.is_empty()) {
+        (false, true) => Ok(Credential::AccessToken(access_token)),
+        (true, false) => Ok(Credential::RefreshToken(refresh_token)),
+        _ => Err(AuthError::InvalidArgument {
+            field: "access_token",
+            problem: "or refresh_token is required, and only one of them",
+        }),
     }
 }
 
@@ -154,6 +166,24 @@ impl<S: Store> AuthService for AuthGrpc<S> {
     ) -> Result<Response<proto::GetJwksResponse>, Status> {
         Ok(Response::new(proto::GetJwksResponse {
             keys: self.auth.jwks().into_iter().map(jwk).collect(),
+        }))
+    }
+
+    #[instrument(skip_all, fields(rpc = "ChangePassword"))]
+    async fn change_password(
+        &self,
+        request: Request<proto::ChangePasswordRequest>,
+    ) -> Result<Response<proto::ChangePasswordResponse>, Status> {
+        let changed = self
+            .to_completion(request, |auth, req, client| async move {
+                let credential = credential(req.access_token, req.refresh_token)?;
+                auth.change_password(credential, req.current_password, req.new_password, &client)
+                    .await
+            })
+            .await?;
+        Ok(Response::new(proto::ChangePasswordResponse {
+            kept_session_id: changed.kept_session.to_string(),
+            revoked_sessions: u32::try_from(changed.revoked_sessions).unwrap_or(u32::MAX),
         }))
     }
 

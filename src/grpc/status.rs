@@ -159,17 +159,28 @@ impl From<AuthError> for Status {
                 "email",
                 e.to_string(),
             ),
-            AuthError::WeakPassword { problem, rules } => with_violation(
+            AuthError::WeakPassword {
+                field,
+                problem,
+                rules,
+            } => with_violation(
                 Code::InvalidArgument,
                 &format!("password does not meet the rules: {rules}"),
                 Reason::WeakPassword,
-                "password",
+                field,
                 problem.to_string(),
             ),
             AuthError::EmailTaken => status(
                 Code::AlreadyExists,
                 "email already registered",
                 Reason::EmailTaken,
+            ),
+            AuthError::PasswordUnchanged => with_violation(
+                Code::InvalidArgument,
+                "the new password is the current one",
+                Reason::PasswordUnchanged,
+                "new_password",
+                "new_password must differ from current_password".to_owned(),
             ),
             AuthError::InvalidArgument { field, problem } => with_violation(
                 Code::InvalidArgument,

@@ -7,7 +7,7 @@
 use std::future::Future;
 
 use super::StoreError;
-use crate::domain::{Email, SessionId, UserId};
+use crate::domain::{Email, PasswordHash, SessionId, UserId};
 
 /// A new session and its first refresh token (generation 0).
 #[derive(Debug, Clone)]
@@ -171,6 +171,17 @@ pub trait SessionStore: Send + Sync {
         reason: RevokeReason,
         now: i64,
     ) -> impl Future<Output = Result<Vec<SessionId>, StoreError>> + Send;
+
+    /// Stores `hash` as `user`'s password and revokes every other live session of
+    /// theirs (as a logout), in one transaction; answers the sessions revoked, or
+    /// `None` (and changes nothing) if there is no such user.
+    fn change_password(
+        &self,
+        user: UserId,
+        hash: &PasswordHash,
+        keep: SessionId,
+        now: i64,
+    ) -> impl Future<Output = Result<Option<Vec<SessionId>>, StoreError>> + Send;
 
     /// Sessions revoked at or after `since`: the start-up load, by time.
     fn revoked_since(

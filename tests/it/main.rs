@@ -15,6 +15,7 @@ mod load;
 mod login;
 mod logout;
 mod malformed;
+mod password_change;
 mod postgres;
 mod refresh;
 mod register;

@@ -102,6 +102,13 @@ impl AuthService for Forward {
         self.client.clone().get_jwks(r.into_inner()).await
     }
 
+    async fn change_password(
+        &self,
+        r: Request<ChangePasswordRequest>,
+    ) -> Result<Response<ChangePasswordResponse>, Status> {
+        self.client.clone().change_password(r.into_inner()).await
+    }
+
     async fn watch_revocations(
         &self,
         r: Request<WatchRevocationsRequest>,

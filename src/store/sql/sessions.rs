@@ -4,7 +4,7 @@ use sqlx::Row;
 use tokio_stream::StreamExt;
 
 use super::{Backend, Db, db, uuid_col};
-use crate::domain::{Email, SessionId, UserId};
+use crate::domain::{Email, PasswordHash, SessionId, UserId};
 use crate::store::users::split_roles;
 use crate::store::{
     NewSession, NextToken, RefreshRow, RevokeReason, RevokedRow, Rotation, SessionStore, Spent,
@@ -285,6 +285,46 @@ impl SessionStore for Backend {
             .collect::<Result<Vec<_>, _>>()?;
         self.announce_revoked(&ids, now).await;
         Ok(ids)
+    }
+
+    async fn change_password(
+        &self,
+        user: UserId,
+        hash: &PasswordHash,
+        keep: SessionId,
+        now: i64,
+    ) -> Result<Option<Vec<SessionId>>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let changed = db(sqlx::query(
+            "UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3",
+        )
+        .bind(hash.expose())
+        .bind(now)
+        .bind(user.to_string())
+        .execute(&mut *tx)
+        .await)?;
+        if changed.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let seq = next_revocation(&mut tx).await?;
+        let ids: Vec<String> = db(sqlx::query_scalar(
+            "UPDATE sessions SET revoked_at = $1, revoke_reason = $2, revoked_seq = $3
+             WHERE user_id = $4 AND id <> $5 AND revoked_at IS NULL RETURNING id",
+        )
+        .bind(now)
+        .bind(RevokeReason::Logout.as_str())
+        .bind(seq)
+        .bind(user.to_string())
+        .bind(keep.to_string())
+        .fetch_all(&mut *tx)
+        .await)?;
+        db(tx.commit().await)?;
+        let ids = ids
+            .iter()
+            .map(|id| uuid_col(id, SessionId::parse, "sessions.id"))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.announce_revoked(&ids, now).await;
+        Ok(Some(ids))
     }
 
     async fn revoked_since(&self, since: i64) -> Result<Vec<RevokedRow>, StoreError> {
