@@ -145,12 +145,7 @@ impl<S: Store> Auth<S> {
             }
             Credential::RefreshToken(token) => {
                 let token = RefreshToken::from_client(token).ok_or(AuthError::TokenInvalid)?;
-                let row = self
-                    .store
-                    .refresh_token(&token.hash())
-                    .await
-                    .map_err(AuthError::from_store)?
-                    .ok_or(AuthError::TokenInvalid)?;
+                let row = self.presented(&token).await?;
                 self.live(&row, client, now).await?;
                 Ok((row.user_id, row.session_id))
             }

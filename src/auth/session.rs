@@ -94,12 +94,7 @@ impl<S: Store> Auth<S> {
         client: &ClientInfo,
         now: i64,
     ) -> Result<IssuedTokens, AuthError> {
-        let row = self
-            .store
-            .refresh_token(&token.hash())
-            .await
-            .map_err(AuthError::from_store)?
-            .ok_or(AuthError::TokenInvalid)?;
+        let row = self.presented(&token).await?;
         if let Some(again) = self.retried(&token, &row, client, now).await? {
             return Ok(again);
         }
@@ -257,6 +252,15 @@ impl<S: Store> Auth<S> {
     async fn sign_for(&self, row: &RefreshRow, now: i64) -> Result<String, AuthError> {
         self.sign((row.user_id, &row.email, &row.roles), row.session_id, now)
             .await
+    }
+
+    /// The stored row of a presented refresh token; an unknown one is TOKEN_INVALID.
+    pub(super) async fn presented(&self, token: &RefreshToken) -> Result<RefreshRow, AuthError> {
+        self.store
+            .refresh_token(&token.hash())
+            .await
+            .map_err(AuthError::from_store)?
+            .ok_or(AuthError::TokenInvalid)
     }
 
     /// Whether a presented refresh token is its session's live one at `now`: the

@@ -380,6 +380,18 @@ pub fn bad_request_field(status: &Status) -> String {
 }
 
 /// A unique email for a test.
+/// The session id (`sid`) an access token carries, read without verifying it.
+pub fn session_of(token: &str) -> String {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice::<tessera::token::AccessClaims>(&bytes)
+        .unwrap()
+        .sid
+}
+
 pub fn email(tag: &str) -> String {
     format!("{tag}-{}@example.com", tessera::domain::UserId::random())
 }

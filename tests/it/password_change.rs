@@ -38,17 +38,6 @@ async fn change(
         .map(|r| r.into_inner())
 }
 
-fn sid_of(token: &str) -> String {
-    use base64::Engine;
-    let payload = token.split('.').nth(1).unwrap();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .unwrap();
-    serde_json::from_slice::<tessera::token::AccessClaims>(&bytes)
-        .unwrap()
-        .sid
-}
-
 async fn a_change_keeps_the_callers_session_and_ends_every_other(backend: Backend) {
     let server = harness::spawn(backend).await;
     let email = email("change");
@@ -60,7 +49,10 @@ async fn a_change_keeps_the_callers_session_and_ends_every_other(backend: Backen
     let answer = change(&server, by_access(&mine.access_token, PASSWORD, NEW))
         .await
         .unwrap();
-    assert_eq!(answer.kept_session_id, sid_of(&mine.access_token));
+    assert_eq!(
+        answer.kept_session_id,
+        harness::session_of(&mine.access_token)
+    );
     assert_eq!(answer.revoked_sessions, 2);
 
     // The old password is gone, the new one logs in.
@@ -97,7 +89,10 @@ async fn a_refresh_token_can_show_who_the_caller_is(backend: Backend) {
     let answer = change(&server, by_refresh(&mine.refresh_token, PASSWORD, NEW))
         .await
         .unwrap();
-    assert_eq!(answer.kept_session_id, sid_of(&mine.access_token));
+    assert_eq!(
+        answer.kept_session_id,
+        harness::session_of(&mine.access_token)
+    );
     assert_eq!(answer.revoked_sessions, 1);
     server.refresh(&mine.refresh_token).await.unwrap();
     assert_error(
@@ -229,7 +224,7 @@ async fn live_verifiers_see_the_other_sessions_end(backend: Backend) {
         .iter()
         .map(|s| s.session_id.clone())
         .collect();
-    assert_eq!(sids, vec![sid_of(&other.access_token)]);
+    assert_eq!(sids, vec![harness::session_of(&other.access_token)]);
 }
 
 on_both_backends!(

@@ -16,17 +16,6 @@ async fn next(stream: &mut Streaming<RevocationEvent>) -> RevocationEvent {
         .expect("the stream is open")
 }
 
-fn sid_of(token: &str) -> String {
-    use base64::Engine;
-    let payload = token.split('.').nth(1).unwrap();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .unwrap();
-    serde_json::from_slice::<tessera::token::AccessClaims>(&bytes)
-        .unwrap()
-        .sid
-}
-
 async fn the_stream_opens_with_the_revoked_sessions_then_sends_each_new_one(backend: Backend) {
     let server = harness::spawn_with(backend, |c| {
         c.watch_heartbeat = Duration::from_secs(3600);
@@ -45,7 +34,10 @@ async fn the_stream_opens_with_the_revoked_sessions_then_sends_each_new_one(back
     assert!(snapshot.snapshot);
     assert_eq!(snapshot.sessions.len(), 1);
     let revoked = &snapshot.sessions[0];
-    assert_eq!(revoked.session_id, sid_of(&before.access_token));
+    assert_eq!(
+        revoked.session_id,
+        harness::session_of(&before.access_token)
+    );
     // Forgotten only once no token of the session can verify: access TTL + leeway.
     let forget_after = revoked.forget_after.unwrap().seconds;
     let now = tessera::clock::unix_now();
@@ -61,7 +53,7 @@ async fn the_stream_opens_with_the_revoked_sessions_then_sends_each_new_one(back
         .iter()
         .map(|s| s.session_id.clone())
         .collect();
-    assert_eq!(sids, vec![sid_of(&after.access_token)]);
+    assert_eq!(sids, vec![harness::session_of(&after.access_token)]);
 }
 
 on_both_backends!(the_stream_opens_with_the_revoked_sessions_then_sends_each_new_one);

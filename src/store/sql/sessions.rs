@@ -25,6 +25,33 @@ async fn next_revocation(tx: &mut sqlx::Transaction<'static, Db>) -> Result<i64,
     )
 }
 
+/// Revokes every live session of `user` but `except` (as `reason`, numbered from the
+/// counter) in the transaction; answers their ids.
+async fn revoke_sessions_of(
+    tx: &mut sqlx::Transaction<'static, Db>,
+    user: UserId,
+    except: Option<SessionId>,
+    reason: RevokeReason,
+    now: i64,
+) -> Result<Vec<SessionId>, StoreError> {
+    let seq = next_revocation(tx).await?;
+    let ids: Vec<String> = db(sqlx::query_scalar(
+        "UPDATE sessions SET revoked_at = $1, revoke_reason = $2, revoked_seq = $3
+         WHERE user_id = $4 AND ($5 IS NULL OR id <> $5) AND revoked_at IS NULL
+         RETURNING id",
+    )
+    .bind(now)
+    .bind(reason.as_str())
+    .bind(seq)
+    .bind(user.to_string())
+    .bind(except.map(|s| s.to_string()))
+    .fetch_all(&mut **tx)
+    .await)?;
+    ids.iter()
+        .map(|id| uuid_col(id, SessionId::parse, "sessions.id"))
+        .collect()
+}
+
 impl Backend {
     /// The sessions revoked at or after `since`, streamed row by row and decoded in
     /// place (PostgreSQL's start-up load; SQLite reads them in aggregated pages).
@@ -267,22 +294,8 @@ impl SessionStore for Backend {
         now: i64,
     ) -> Result<Vec<SessionId>, StoreError> {
         let mut tx = self.begin_write().await?;
-        let seq = next_revocation(&mut tx).await?;
-        let ids: Vec<String> = db(sqlx::query_scalar(
-            "UPDATE sessions SET revoked_at = $1, revoke_reason = $2, revoked_seq = $3
-             WHERE user_id = $4 AND revoked_at IS NULL RETURNING id",
-        )
-        .bind(now)
-        .bind(reason.as_str())
-        .bind(seq)
-        .bind(user.to_string())
-        .fetch_all(&mut *tx)
-        .await)?;
+        let ids = revoke_sessions_of(&mut tx, user, None, reason, now).await?;
         db(tx.commit().await)?;
-        let ids = ids
-            .iter()
-            .map(|id| uuid_col(id, SessionId::parse, "sessions.id"))
-            .collect::<Result<Vec<_>, _>>()?;
         self.announce_revoked(&ids, now).await;
         Ok(ids)
     }
@@ -306,23 +319,8 @@ impl SessionStore for Backend {
         if changed.rows_affected() == 0 {
             return Ok(None);
         }
-        let seq = next_revocation(&mut tx).await?;
-        let ids: Vec<String> = db(sqlx::query_scalar(
-            "UPDATE sessions SET revoked_at = $1, revoke_reason = $2, revoked_seq = $3
-             WHERE user_id = $4 AND id <> $5 AND revoked_at IS NULL RETURNING id",
-        )
-        .bind(now)
-        .bind(RevokeReason::Logout.as_str())
-        .bind(seq)
-        .bind(user.to_string())
-        .bind(keep.to_string())
-        .fetch_all(&mut *tx)
-        .await)?;
+        let ids = revoke_sessions_of(&mut tx, user, Some(keep), RevokeReason::Logout, now).await?;
         db(tx.commit().await)?;
-        let ids = ids
-            .iter()
-            .map(|id| uuid_col(id, SessionId::parse, "sessions.id"))
-            .collect::<Result<Vec<_>, _>>()?;
         self.announce_revoked(&ids, now).await;
         Ok(Some(ids))
     }
