@@ -17,14 +17,18 @@ const REDACTED: &[&str] = &[
     "tessera.auth.v1.LogoutRequest",
     "tessera.auth.v1.VerifyRequest",
     "tessera.auth.v1.ChangePasswordRequest",
+    "tessera.auth.v1.DeleteAccountRequest",
 ];
 
 fn main() -> io::Result<()> {
-    let proto = "proto/tessera/auth/v1/auth.proto";
+    let protos = [
+        "proto/tessera/auth/v1/auth.proto",
+        "proto/tessera/auth/v1/admin.proto",
+    ];
     println!("cargo:rerun-if-changed=proto");
     println!("cargo:rerun-if-changed=examples/orders/orders.proto");
 
-    let fds = protox::compile([proto], ["proto"]).map_err(io::Error::other)?;
+    let fds = protox::compile(protos, ["proto"]).map_err(io::Error::other)?;
     let out = PathBuf::from(env::var("OUT_DIR").map_err(io::Error::other)?);
     fs::write(out.join("tessera_descriptor.bin"), fds.encode_to_vec())?;
 

@@ -19,13 +19,16 @@ pub use encoded::EncodedEvent;
 mod server {
     include!(concat!(env!("OUT_DIR"), "/server/tessera.auth.v1.rs"));
 }
-pub use server::auth_service_server;
+pub use server::{admin_service_server, auth_service_server};
 
 /// The encoded `FileDescriptorSet` of `proto/`, served by gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("tessera_descriptor");
 
 /// The fully qualified name of the service, as health checks and reflection name it.
 pub const SERVICE_NAME: &str = "tessera.auth.v1.AuthService";
+
+/// The fully qualified name of the admin service.
+pub const ADMIN_SERVICE_NAME: &str = "tessera.auth.v1.AdminService";
 
 const REDACTED: &str = "<redacted>";
 
@@ -112,6 +115,16 @@ impl fmt::Debug for ChangePasswordRequest {
     }
 }
 
+impl fmt::Debug for DeleteAccountRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeleteAccountRequest")
+            .field("access_token", &REDACTED)
+            .field("refresh_token", &REDACTED)
+            .field("current_password", &REDACTED)
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,7 +146,12 @@ mod tests {
             current_password: "hunter2hunter2".into(),
             new_password: "hunter2hunter3".into(),
         };
-        let printed = format!("{login:?} {pair:?} {change:?}");
+        let delete = DeleteAccountRequest {
+            access_token: "eyJhbGciOi.secret.sig".into(),
+            refresh_token: "refresh-secret".into(),
+            current_password: "hunter2hunter2".into(),
+        };
+        let printed = format!("{login:?} {pair:?} {change:?} {delete:?}");
         assert!(!printed.contains("hunter2"));
         assert!(!printed.contains("secret"));
         assert!(printed.contains("a@example.com"));

@@ -20,6 +20,12 @@ pub enum Reason {
     InvalidArgument,
     /// Wrong password or unknown email: deliberately the same reason for both.
     InvalidCredentials,
+    /// The password was right, but an admin disabled the account.
+    AccountDisabled,
+    /// The admin API was asked about a user that does not exist (or was deleted).
+    UserNotFound,
+    /// The admin API was asked to revoke a session that does not exist.
+    SessionNotFound,
     /// Too many failed logins; a `RetryInfo` says when to try again.
     RateLimited,
     /// The password-hashing or token-signing queue is full; retry shortly.
@@ -59,6 +65,9 @@ impl Reason {
             Reason::PasswordUnchanged => "PASSWORD_UNCHANGED",
             Reason::InvalidArgument => "INVALID_ARGUMENT",
             Reason::InvalidCredentials => "INVALID_CREDENTIALS",
+            Reason::AccountDisabled => "ACCOUNT_DISABLED",
+            Reason::UserNotFound => "USER_NOT_FOUND",
+            Reason::SessionNotFound => "SESSION_NOT_FOUND",
             Reason::RateLimited => "RATE_LIMITED",
             Reason::Overloaded => "OVERLOADED",
             Reason::TokenInvalid => "TOKEN_INVALID",

@@ -34,6 +34,13 @@ pub enum AuthError {
     },
     #[error("invalid credentials")]
     InvalidCredentials,
+    /// The password was right, but an admin disabled the account.
+    #[error("account disabled")]
+    AccountDisabled,
+    #[error("no such user")]
+    UserNotFound,
+    #[error("no such session")]
+    SessionNotFound,
     #[error("too many failed logins")]
     RateLimited { retry_after: Duration },
     #[error("password hashing or token signing is saturated")]

@@ -5,7 +5,8 @@
 //! lives in the store, so every instance spends the same one. An unknown email costs
 //! one password verify against a dummy hash, so it answers in the same time and with
 //! the same error as a wrong password. A success clears the email's budget and opens
-//! a session with its first refresh token.
+//! a session with its first refresh token, unless an admin disabled the account:
+//! then the answer is ACCOUNT_DISABLED, told only to whoever knows the password.
 
 use tracing::info;
 
@@ -53,6 +54,16 @@ impl<S: Store> Auth<S> {
             .succeeded(&self.store, &email, client)
             .await
             .map_err(AuthError::from_store)?;
+        // Said only to whoever knows the password, after the same work as any login.
+        if user.disabled_at.is_some() {
+            info!(
+                user_id = %user.id,
+                client_address = client.address.as_deref(),
+                reason = "ACCOUNT_DISABLED",
+                "login refused"
+            );
+            return Err(AuthError::AccountDisabled);
+        }
         let tokens = self.open_session(&user, client, now).await?;
         Ok((user.into_user(), tokens))
     }

@@ -120,6 +120,12 @@ impl<S: Store> Auth<S> {
             .purge(&self.store, now)
             .await
             .map_err(AuthError::from_store)?;
-        Ok(sessions + windows + keys.len() as u64)
+        // Tombstones go once their email is free again and no session refers to them.
+        let tombstones = self
+            .store
+            .purge_tombstones(now.saturating_sub(self.email_reuse_delay_secs))
+            .await
+            .map_err(AuthError::from_store)?;
+        Ok(sessions + windows + tombstones + keys.len() as u64)
     }
 }

@@ -7,14 +7,21 @@
 //! | `login.rs` | Login: throttle, one password check, a new session |
 //! | `session.rs` | Refresh (rotation and reuse) and Logout |
 //! | `verify.rs` | Verify, the published keys, key reloads |
+//! | `password_change.rs` | ChangePassword |
+//! | `account.rs` | DeleteAccount (and the deletion the admin API shares) |
+//! | `admin.rs` | the admin API: users, roles, sessions |
 //! | `roles.rs` | granting and revoking roles (operator commands) |
 //! | `maintenance.rs` | the revocation catch-up and the purge the server runs in the background |
 //!
-//! beside what they share: [`throttle`] (the failed-login budget), [`keys`] (signing
+//! beside what they share: `credential.rs` (who is asking, with their password),
+//! [`throttle`] (the failed-login budget), [`keys`] (signing
 //! keys in the store), `keyring.rs` (the keys in use), `revocations.rs` (the
 //! revoked-session set and its broadcast), `tokens.rs` (issuing a pair) and
 //! [`AuthError`]. Time comes from the [`Clock`] the server passes in.
 
+mod account;
+mod admin;
+mod credential;
 mod error;
 mod keyring;
 pub mod keys;
@@ -31,9 +38,11 @@ mod verify;
 
 use std::time::Duration;
 
+pub use admin::{AdminAccounts, MAX_PAGE_SIZE, Page, UserFilter};
+pub use credential::Credential;
 pub use error::AuthError;
 pub use keyring::VerifySettings;
-pub use password_change::{Credential, PasswordChanged};
+pub use password_change::PasswordChanged;
 pub use revocations::{Loaded, Revocation, Watched};
 pub use roles::{RoleChange, RoleEdit, change_role};
 pub use tokens::IssuedTokens;
@@ -68,6 +77,8 @@ pub struct Policy {
     pub verify_cache: usize,
     /// The failed-login budgets.
     pub login_attempts: throttle::Limits,
+    /// How long a deleted account's email stays taken.
+    pub email_reuse_delay: Duration,
 }
 
 /// What the use cases share. Shared behind an `Arc` by the gRPC service and the
@@ -83,6 +94,7 @@ pub struct Auth<S: Store> {
     revocations: Revocations,
     throttle: Throttle,
     refresh_ttl_secs: i64,
+    email_reuse_delay_secs: i64,
     /// Derives successors and forgives one retry within this many seconds, when set.
     reuse_grace: Option<(aws_lc_rs::hmac::Key, i64)>,
 }
@@ -120,6 +132,7 @@ impl<S: Store> Auth<S> {
             revocations: Revocations::new(memory_secs),
             throttle: Throttle::new(policy.login_attempts),
             refresh_ttl_secs: secs(policy.refresh_ttl),
+            email_reuse_delay_secs: secs(policy.email_reuse_delay),
             reuse_grace: (!policy.refresh_reuse_grace.is_zero())
                 .then(|| (parts.successor_key, secs(policy.refresh_reuse_grace))),
         })

@@ -46,10 +46,24 @@ impl<S: Store> Auth<S> {
             password_hash,
             roles: vec![DEFAULT_ROLE.to_owned()],
             created_at: self.clock.now(),
+            disabled_at: None,
         };
         // No lookup first: the unique index decides, so concurrent registrations of
         // one email cannot both pass.
-        match self.store.create_user(&user).await {
+        let mut created = self.store.create_user(&user).await;
+        if matches!(created, Err(StoreError::Conflict)) {
+            // A deleted account's tombstone may hold the email past its reuse delay.
+            let deleted_by = self.clock.now().saturating_sub(self.email_reuse_delay_secs);
+            if self
+                .store
+                .reclaim_email(&user.email, deleted_by)
+                .await
+                .map_err(AuthError::from_store)?
+            {
+                created = self.store.create_user(&user).await;
+            }
+        }
+        match created {
             Ok(()) => {
                 info!(user_id = %user.id, client_address = client.address.as_deref(), "registered");
                 Ok(user.into_user())

@@ -104,6 +104,15 @@ impl Revocations {
         }
     }
 
+    /// Remembers sessions one statement revoked at `now` (a logout everywhere, a
+    /// password change, an admin's call); see [`Revocations::remember_all`].
+    pub fn remember_ids(&self, ids: Vec<SessionId>, now: i64) -> usize {
+        self.remember_all(ids.into_iter().map(|session_id| RevokedRow {
+            session_id,
+            revoked_at: now,
+        }))
+    }
+
     /// Remembers many revocations with one rebuild of the set, and broadcasts those
     /// that are news (only if anyone watches: at start nobody does). Returns how many
     /// were news.

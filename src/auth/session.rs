@@ -42,7 +42,7 @@ use tracing::{debug, info, warn};
 use super::tokens::offload_error;
 use super::{Auth, AuthError, ClientInfo, IssuedTokens};
 use crate::domain::SessionId;
-use crate::store::{NextToken, RefreshRow, RevokeReason, RevokedRow, Rotation, Store};
+use crate::store::{NextToken, RefreshRow, RevokeReason, Rotation, Store};
 use crate::token::refresh::RefreshToken;
 
 impl<S: Store> Auth<S> {
@@ -130,7 +130,10 @@ impl<S: Store> Auth<S> {
                         );
                         Err(AuthError::RefreshTokenReused)
                     }
-                    RevokeReason::Logout => Err(AuthError::TokenRevoked),
+                    RevokeReason::Logout
+                    | RevokeReason::Admin
+                    | RevokeReason::Disabled
+                    | RevokeReason::Deleted => Err(AuthError::TokenRevoked),
                 }
             }
         }
@@ -179,14 +182,11 @@ impl<S: Store> Auth<S> {
                 .revoke_user_sessions(row.user_id, RevokeReason::Logout, now)
                 .await
                 .map_err(AuthError::from_store)?;
-            self.revocations
-                .remember_all(revoked.iter().map(|&session_id| RevokedRow {
-                    session_id,
-                    revoked_at: now,
-                }));
+            let sessions = revoked.len();
+            self.revocations.remember_ids(revoked, now);
             info!(
                 user_id = %row.user_id,
-                sessions = revoked.len(),
+                sessions,
                 client_address = client.address.as_deref(),
                 "logged out everywhere"
             );
@@ -319,7 +319,7 @@ impl<S: Store> Auth<S> {
     }
 
     /// Revokes one session in the store and in the revocation set; true if it was live.
-    async fn revoke(
+    pub(super) async fn revoke(
         &self,
         sid: SessionId,
         reason: RevokeReason,

@@ -66,6 +66,10 @@ pub struct ServeArgs {
     /// as reuse. 0s (strict reuse detection) to 60s.
     #[arg(long, env = "TESSERA_REFRESH_REUSE_GRACE", default_value = defaults::REFRESH_REUSE_GRACE)]
     pub refresh_reuse_grace: String,
+    /// How long the email of a deleted account stays taken before it can register
+    /// again: 0s (at once) to 365d.
+    #[arg(long, env = "TESSERA_EMAIL_REUSE_DELAY", default_value = defaults::EMAIL_REUSE_DELAY)]
+    pub email_reuse_delay: String,
     /// bcrypt cost, 4 to 31.
     #[arg(long, env = "TESSERA_BCRYPT_COST", default_value = defaults::BCRYPT_COST)]
     pub bcrypt_cost: String,

@@ -8,6 +8,8 @@ pub const AUDIENCE: &str = "tessera";
 pub const ACCESS_TTL: &str = "15m";
 pub const REFRESH_TTL: &str = "7d";
 pub const REFRESH_REUSE_GRACE: &str = "0s";
+/// How long a deleted account's email stays taken (0: free at once).
+pub const EMAIL_REUSE_DELAY: &str = "0s";
 pub const BCRYPT_COST: &str = "12";
 pub const LOGIN_ATTEMPTS_PER_MINUTE: &str = "5";
 pub const LOGIN_ATTEMPTS_PER_EMAIL_PER_MINUTE: &str = "20";

@@ -65,6 +65,8 @@ pub struct Config {
     pub refresh_ttl: Duration,
     /// How long a spent refresh token may be retried once (0: never).
     pub refresh_reuse_grace: Duration,
+    /// How long a deleted account's email stays taken (0: free at once).
+    pub email_reuse_delay: Duration,
     pub signing_key: Option<PathBuf>,
     /// Failed logins per minute allowed per email and client address.
     pub login_attempts_per_minute: u32,
@@ -145,6 +147,15 @@ impl Config {
                     Duration::ZERO,
                 )?,
                 Duration::from_secs(60),
+            )?,
+            email_reuse_delay: at_most(
+                "TESSERA_EMAIL_REUSE_DELAY",
+                duration(
+                    "TESSERA_EMAIL_REUSE_DELAY",
+                    &args.email_reuse_delay,
+                    Duration::ZERO,
+                )?,
+                Duration::from_secs(365 * 86_400),
             )?,
             signing_key: args.signing_key,
             login_attempts_per_minute: number(
@@ -276,6 +287,7 @@ impl Config {
             audience: defaults::AUDIENCE.into(),
             refresh_ttl: defaults::REFRESH_TTL.into(),
             refresh_reuse_grace: defaults::REFRESH_REUSE_GRACE.into(),
+            email_reuse_delay: defaults::EMAIL_REUSE_DELAY.into(),
             bcrypt_cost: defaults::BCRYPT_COST.into(),
             signing_key: None,
             login_attempts_per_minute: defaults::LOGIN_ATTEMPTS_PER_MINUTE.into(),

@@ -64,6 +64,8 @@ pub struct User {
     pub roles: Vec<String>,
     /// Seconds since the Unix epoch.
     pub created_at: i64,
+    /// When an admin disabled the user, if they are disabled.
+    pub disabled_at: Option<i64>,
 }
 
 /// The role every user is given at registration.

@@ -2,18 +2,18 @@
 //! request, delegates to [`Auth`] and converts the answer. No SQL here and no
 //! security decision.
 
-use std::future::Future;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
-use tracing::{Instrument, instrument};
+use tracing::instrument;
 
-use super::convert::{claims, jwk, pair, user};
+use super::convert::{claims, count, jwk, pair, user};
+use super::request::to_completion;
 use super::watch::{Feed, Stream};
-use crate::auth::{Auth, AuthError, ClientInfo, Credential};
+use crate::auth::{Auth, AuthError, Credential};
 use crate::proto::{self, auth_service_server::AuthService};
 use crate::store::Store;
 
@@ -37,32 +37,13 @@ impl<S: Store> AuthGrpc<S> {
             feed: OnceLock::new(),
         }
     }
-
-    /// Runs a use case that writes state as a task of its own, so a client that
-    /// cancels or times out cannot stop it half way: a login always settles the
-    /// failed-login budget it drew on, a logout always reaches the revocation set.
-    async fn to_completion<Req, T, F, Fut>(
-        &self,
-        request: Request<Req>,
-        use_case: F,
-    ) -> Result<T, Status>
-    where
-        F: FnOnce(Arc<Auth<S>>, Req, ClientInfo) -> Fut,
-        Fut: Future<Output = Result<T, AuthError>> + Send + 'static,
-        T: Send + 'static,
-    {
-        let client = client(&request);
-        let work = use_case(self.auth.clone(), request.into_inner(), client);
-        match tokio::spawn(work.in_current_span()).await {
-            Ok(result) => Ok(result?),
-            // Only a bug (a panic in the use case) gets here.
-            Err(_) => Err(AuthError::Worker.into()),
-        }
-    }
 }
 
 /// Exactly one of an access token and a refresh token.
-fn credential(access_token: String, refresh_token: String) -> Result<Credential, AuthError> {
+pub(super) fn credential(
+    access_token: String,
+    refresh_token: String,
+) -> Result<Credential, AuthError> {
     match (access_token.is_empty(), refresh_token.is_empty()) {
         (false, true) => Ok(Credential::AccessToken(access_token)),
         (true, false) => Ok(Credential::RefreshToken(refresh_token)),
@@ -70,18 +51,6 @@ fn credential(access_token: String, refresh_token: String) -> Result<Credential,
             field: "access_token",
             problem: "or refresh_token is required, and only one of them",
         }),
-    }
-}
-
-/// Where the request came from: the peer address and a bounded user agent.
-fn client<T>(request: &Request<T>) -> ClientInfo {
-    ClientInfo {
-        address: request.remote_addr().map(|a| a.ip().to_string()),
-        user_agent: request
-            .metadata()
-            .get("user-agent")
-            .and_then(|v| v.to_str().ok())
-            .map(|ua| ua.chars().take(256).collect()),
     }
 }
 
@@ -94,11 +63,10 @@ impl<S: Store> AuthService for AuthGrpc<S> {
         &self,
         request: Request<proto::RegisterRequest>,
     ) -> Result<Response<proto::RegisterResponse>, Status> {
-        let registered = self
-            .to_completion(request, |auth, req, client| async move {
-                auth.register(&req.email, req.password, &client).await
-            })
-            .await?;
+        let registered = to_completion(&self.auth, request, |auth, req, client| async move {
+            auth.register(&req.email, req.password, &client).await
+        })
+        .await?;
         Ok(Response::new(proto::RegisterResponse {
             user: Some(user(registered)),
         }))
@@ -109,8 +77,8 @@ impl<S: Store> AuthService for AuthGrpc<S> {
         &self,
         request: Request<proto::LoginRequest>,
     ) -> Result<Response<proto::LoginResponse>, Status> {
-        let (account, tokens) = self
-            .to_completion(request, |auth, req, client| async move {
+        let (account, tokens) =
+            to_completion(&self.auth, request, |auth, req, client| async move {
                 auth.login(&req.email, req.password, &client).await
             })
             .await?;
@@ -125,11 +93,10 @@ impl<S: Store> AuthService for AuthGrpc<S> {
         &self,
         request: Request<proto::RefreshRequest>,
     ) -> Result<Response<proto::RefreshResponse>, Status> {
-        let tokens = self
-            .to_completion(request, |auth, req, client| async move {
-                auth.refresh(req.refresh_token, &client).await
-            })
-            .await?;
+        let tokens = to_completion(&self.auth, request, |auth, req, client| async move {
+            auth.refresh(req.refresh_token, &client).await
+        })
+        .await?;
         Ok(Response::new(proto::RefreshResponse {
             tokens: Some(pair(tokens)),
         }))
@@ -140,7 +107,7 @@ impl<S: Store> AuthService for AuthGrpc<S> {
         &self,
         request: Request<proto::LogoutRequest>,
     ) -> Result<Response<proto::LogoutResponse>, Status> {
-        self.to_completion(request, |auth, req, client| async move {
+        to_completion(&self.auth, request, |auth, req, client| async move {
             auth.logout(req.refresh_token, req.all_sessions, &client)
                 .await
         })
@@ -174,16 +141,31 @@ impl<S: Store> AuthService for AuthGrpc<S> {
         &self,
         request: Request<proto::ChangePasswordRequest>,
     ) -> Result<Response<proto::ChangePasswordResponse>, Status> {
-        let changed = self
-            .to_completion(request, |auth, req, client| async move {
-                let credential = credential(req.access_token, req.refresh_token)?;
-                auth.change_password(credential, req.current_password, req.new_password, &client)
-                    .await
-            })
-            .await?;
+        let changed = to_completion(&self.auth, request, |auth, req, client| async move {
+            let credential = credential(req.access_token, req.refresh_token)?;
+            auth.change_password(credential, req.current_password, req.new_password, &client)
+                .await
+        })
+        .await?;
         Ok(Response::new(proto::ChangePasswordResponse {
             kept_session_id: changed.kept_session.to_string(),
-            revoked_sessions: u32::try_from(changed.revoked_sessions).unwrap_or(u32::MAX),
+            revoked_sessions: count(changed.revoked_sessions),
+        }))
+    }
+
+    #[instrument(skip_all, fields(rpc = "DeleteAccount"))]
+    async fn delete_account(
+        &self,
+        request: Request<proto::DeleteAccountRequest>,
+    ) -> Result<Response<proto::DeleteAccountResponse>, Status> {
+        let revoked = to_completion(&self.auth, request, |auth, req, client| async move {
+            let credential = credential(req.access_token, req.refresh_token)?;
+            auth.delete_account(credential, req.current_password, &client)
+                .await
+        })
+        .await?;
+        Ok(Response::new(proto::DeleteAccountResponse {
+            revoked_sessions: count(revoked),
         }))
     }
 

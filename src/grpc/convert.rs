@@ -98,7 +98,27 @@ pub fn user(u: User) -> proto::User {
         email: u.email.as_str().to_owned(),
         roles: u.roles,
         created_at: Some(timestamp(u.created_at)),
+        disabled: u.disabled_at.is_some(),
+        disabled_at: u.disabled_at.map(timestamp),
     }
+}
+
+/// A session as the admin API lists it.
+#[cfg(feature = "server")]
+pub fn session(s: crate::store::SessionRow) -> proto::Session {
+    proto::Session {
+        id: s.id.to_string(),
+        user_id: s.user_id.to_string(),
+        created_at: Some(timestamp(s.created_at)),
+        expires_at: Some(timestamp(s.expires_at)),
+        client_address: s.client_address.unwrap_or_default(),
+        user_agent: s.user_agent.unwrap_or_default(),
+    }
+}
+
+/// A count for a `uint32` field.
+pub fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// A freshly issued pair: the one place a refresh token leaves the server.

@@ -4,6 +4,10 @@
 //! - [`status`]: every `tonic::Status` tessera or its verifier builds (verifier feature too).
 //! - [`convert`]: proto <-> domain, both ways (verifier feature too).
 //! - `auth_service.rs`: `tessera.auth.v1.AuthService`, one handler per RPC.
+//! - `admin_service.rs`: `tessera.auth.v1.AdminService` and its guard, which
+//!   verifies the bearer token and checks the admin role with the verifier's own
+//!   `require_role`.
+//! - `request.rs`: what every handler does first (client address, run to completion).
 //! - `watch.rs`: WatchRevocations, one feed per server that encodes each event once,
 //!   and the streams that send it.
 //!
@@ -14,9 +18,15 @@ pub mod convert;
 pub mod status;
 
 #[cfg(feature = "server")]
+mod admin_service;
+#[cfg(feature = "server")]
 mod auth_service;
+#[cfg(feature = "server")]
+mod request;
 #[cfg(feature = "server")]
 mod watch;
 
+#[cfg(feature = "server")]
+pub use admin_service::{ADMIN_ROLE, AdminGrpc, AdminGuard};
 #[cfg(feature = "server")]
 pub use auth_service::AuthGrpc;

@@ -194,6 +194,15 @@ impl From<AuthError> for Status {
                 "invalid email or password",
                 Reason::InvalidCredentials,
             ),
+            AuthError::AccountDisabled => status(
+                Code::PermissionDenied,
+                "account disabled",
+                Reason::AccountDisabled,
+            ),
+            AuthError::UserNotFound => status(Code::NotFound, "no such user", Reason::UserNotFound),
+            AuthError::SessionNotFound => {
+                status(Code::NotFound, "no such session", Reason::SessionNotFound)
+            }
             AuthError::RateLimited { retry_after } => with_retry(
                 Code::ResourceExhausted,
                 "too many failed logins; retry later",

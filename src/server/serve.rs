@@ -1,10 +1,11 @@
-//! Serving: health, reflection and AuthService on the bound listener, the background
+//! Serving: health, reflection, AuthService and AdminService on the bound listener, the background
 //! tasks beside them, and the graceful drain when the shutdown future resolves.
 
 use std::future::Future;
 
 use tokio::sync::watch;
 use tonic::service::Routes;
+use tonic::service::interceptor::InterceptedService;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 use tracing::{info, warn};
@@ -13,8 +14,10 @@ use super::conn;
 use super::startup::Wired;
 use super::{ServeError, health, purge, sync};
 use crate::config::ConfigError;
-use crate::grpc::AuthGrpc;
-use crate::proto::{self, auth_service_server::AuthServiceServer};
+use crate::grpc::{AdminGrpc, AdminGuard, AuthGrpc};
+use crate::proto::{
+    self, admin_service_server::AdminServiceServer, auth_service_server::AuthServiceServer,
+};
 use crate::store::Store;
 
 /// The largest request accepted, in bytes.
@@ -44,6 +47,13 @@ pub(super) async fn run<S: Store>(
         streams_stopping,
     ))
     .max_decoding_message_size(MAX_REQUEST_BYTES);
+    // The admin API: every call passes the guard (a valid token with the admin role)
+    // before its handler runs.
+    let admin = InterceptedService::new(
+        AdminServiceServer::new(AdminGrpc::new(auth.clone()))
+            .max_decoding_message_size(MAX_REQUEST_BYTES),
+        AdminGuard::new(auth.clone()),
+    );
 
     let (stop_tasks, tasks_stopped) = watch::channel(false);
     let purge = tokio::spawn(purge::run(
@@ -89,7 +99,8 @@ pub(super) async fn run<S: Store>(
     let routes = Routes::new(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(service);
+        .add_service(service)
+        .add_service(admin);
     let mut connections = conn::serve(listener, routes, limits, signal).await;
     let grace = config.shutdown_grace;
     let drained = tokio::time::timeout(grace, async {
@@ -126,6 +137,9 @@ fn reflection() -> tonic_reflection::server::Builder<'static> {
 pub(super) async fn set_serving(reporter: &HealthReporter, status: ServingStatus) {
     reporter
         .set_service_status(proto::SERVICE_NAME, status)
+        .await;
+    reporter
+        .set_service_status(proto::ADMIN_SERVICE_NAME, status)
         .await;
     reporter.set_service_status("", status).await;
 }

@@ -261,6 +261,7 @@ impl<S: Store> Wired<S> {
                 per_address: config.login_attempts_per_address_per_minute,
                 registrations_per_address: config.registrations_per_address_per_minute,
             },
+            email_reuse_delay: config.email_reuse_delay,
         };
         let parts = Parts {
             store,

@@ -4,6 +4,7 @@
 //! | role | holds |
 //! |---|---|
 //! | [`UserStore`] | users, password hashes, roles |
+//! | [`AccountStore`] | disabling, deleting (tombstones), listing users and sessions |
 //! | [`SessionStore`] | sessions, refresh-token hashes, rotation, revocation |
 //! | [`KeyStore`] | the sealed signing keys every instance shares |
 //! | [`BudgetStore`] | the failed-login counters every instance shares |
@@ -17,6 +18,7 @@
 //! ([`PostgresStore`]); the backends differ only in how they connect, begin a write
 //! and tell other instances what changed.
 
+pub mod accounts;
 mod budget;
 mod error;
 mod keys;
@@ -26,6 +28,7 @@ mod sessions;
 pub mod sqlite;
 mod users;
 
+pub use accounts::{AccountStore, SessionRow, UserQuery};
 pub use budget::{Admission, BudgetStore, Window};
 pub use error::StoreError;
 pub use keys::{KeyRow, KeyStore};
@@ -39,11 +42,27 @@ pub use users::{EmailForms, UserRow, UserStore};
 
 /// Everything tessera stores: every role, on one backend. Cheap to clone.
 pub trait Store:
-    UserStore + EmailForms + SessionStore + KeyStore + BudgetStore + Lifecycle + Clone + 'static
+    UserStore
+    + EmailForms
+    + AccountStore
+    + SessionStore
+    + KeyStore
+    + BudgetStore
+    + Lifecycle
+    + Clone
+    + 'static
 {
 }
 
 impl<T> Store for T where
-    T: UserStore + EmailForms + SessionStore + KeyStore + BudgetStore + Lifecycle + Clone + 'static
+    T: UserStore
+        + EmailForms
+        + AccountStore
+        + SessionStore
+        + KeyStore
+        + BudgetStore
+        + Lifecycle
+        + Clone
+        + 'static
 {
 }

@@ -28,6 +28,12 @@ pub enum RevokeReason {
     Logout,
     /// A spent refresh token was presented again.
     Reuse,
+    /// An admin ended the session, or all of the user's sessions.
+    Admin,
+    /// An admin disabled the user.
+    Disabled,
+    /// The account was deleted.
+    Deleted,
 }
 
 impl RevokeReason {
@@ -36,6 +42,9 @@ impl RevokeReason {
         match self {
             RevokeReason::Logout => "logout",
             RevokeReason::Reuse => "reuse",
+            RevokeReason::Admin => "admin",
+            RevokeReason::Disabled => "disabled",
+            RevokeReason::Deleted => "deleted",
         }
     }
 
@@ -44,6 +53,9 @@ impl RevokeReason {
         match raw {
             "logout" => Ok(RevokeReason::Logout),
             "reuse" => Ok(RevokeReason::Reuse),
+            "admin" => Ok(RevokeReason::Admin),
+            "disabled" => Ok(RevokeReason::Disabled),
+            "deleted" => Ok(RevokeReason::Deleted),
             _ => Err(StoreError::Corrupt("sessions.revoke_reason")),
         }
     }

@@ -216,6 +216,7 @@ mod tests {
             password_hash: crate::domain::PasswordHash::new("x".into()),
             roles: vec!["user".into()],
             created_at: 0,
+            disabled_at: None,
         };
         store.create_user(&user).await.unwrap();
         let mut expected = Vec::new();

@@ -13,6 +13,8 @@ pub struct UserRow {
     pub password_hash: PasswordHash,
     pub roles: Vec<String>,
     pub created_at: i64,
+    /// When the user was disabled, if they are.
+    pub disabled_at: Option<i64>,
 }
 
 impl UserRow {
@@ -23,11 +25,13 @@ impl UserRow {
             email: self.email,
             roles: self.roles,
             created_at: self.created_at,
+            disabled_at: self.disabled_at,
         }
     }
 }
 
 /// Storage of users. The unique index on the normalized email decides who registers.
+/// Tombstones of deleted users ([`super::AccountStore`]) are never read here.
 pub trait UserStore: Send + Sync {
     /// Inserts a user; [`StoreError::Conflict`] if the email is taken.
     fn create_user(&self, user: &UserRow) -> impl Future<Output = Result<(), StoreError>> + Send;

@@ -379,7 +379,6 @@ pub fn bad_request_field(status: &Status) -> String {
     bad.field_violations[0].field.clone()
 }
 
-/// A unique email for a test.
 /// The session id (`sid`) an access token carries, read without verifying it.
 pub fn session_of(token: &str) -> String {
     use base64::Engine;
@@ -392,6 +391,15 @@ pub fn session_of(token: &str) -> String {
         .sid
 }
 
+/// How many migrations the backend's folder holds (`migrations/<backend>`).
+pub fn migrations(backend: &str) -> usize {
+    std::fs::read_dir(format!("migrations/{backend}"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension() == Some("sql".as_ref()))
+        .count()
+}
+
+/// A unique email for a test.
 pub fn email(tag: &str) -> String {
     format!("{tag}-{}@example.com", tessera::domain::UserId::random())
 }

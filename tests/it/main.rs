@@ -5,6 +5,8 @@ mod harness;
 mod pg;
 mod relay;
 
+mod account;
+mod admin;
 mod binary;
 mod connections;
 mod data_dir;

@@ -109,6 +109,13 @@ impl AuthService for Forward {
         self.client.clone().change_password(r.into_inner()).await
     }
 
+    async fn delete_account(
+        &self,
+        r: Request<DeleteAccountRequest>,
+    ) -> Result<Response<DeleteAccountResponse>, Status> {
+        self.client.clone().delete_account(r.into_inner()).await
+    }
+
     async fn watch_revocations(
         &self,
         r: Request<WatchRevocationsRequest>,

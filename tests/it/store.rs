@@ -26,6 +26,7 @@ fn user(email: &str) -> UserRow {
         password_hash: PasswordHash::new("$2b$04$not-a-real-hash".into()),
         roles: vec!["user".into()],
         created_at: 1_000,
+        disabled_at: None,
     }
 }
 
@@ -233,7 +234,44 @@ async fn story<S: Store>(store: S) {
 
     budget_story(&store).await;
     keys_story(&store).await;
+    tombstone_story(&store).await;
     store.close().await;
+}
+
+/// A deleted user: a tombstone that holds the email until it is reclaimed, keeps
+/// its sessions' revocations, and goes once no session refers to it.
+async fn tombstone_story<S: Store>(store: &S) {
+    let carol = user("carol@example.com");
+    store.create_user(&carol).await.unwrap();
+    let s = session(&carol, 40, 1_000, 9_000);
+    store.create_session(&s).await.unwrap();
+    let revoked = store.delete_user(carol.id, 2_000).await.unwrap().unwrap();
+    assert_eq!(revoked, vec![s.id]);
+    assert!(store.delete_user(carol.id, 2_001).await.unwrap().is_none());
+    assert!(store.user_by_id(carol.id).await.unwrap().is_none());
+    assert!(store.user_by_email(&carol.email).await.unwrap().is_none());
+    assert!(store.refresh_token(&[40; 32]).await.unwrap().is_none());
+    assert_eq!(
+        store.session_owner(s.id).await.unwrap(),
+        Some(carol.id),
+        "the revoked session stays with the tombstone"
+    );
+
+    // The email is held until the tombstone is old enough to give it up.
+    let again = user("carol@example.com");
+    assert!(matches!(
+        store.create_user(&again).await,
+        Err(StoreError::Conflict)
+    ));
+    assert!(!store.reclaim_email(&again.email, 1_999).await.unwrap());
+    assert!(store.reclaim_email(&again.email, 2_000).await.unwrap());
+    store.create_user(&again).await.unwrap();
+
+    // Kept while a session refers to it, purged after.
+    assert_eq!(store.purge_tombstones(3_000).await.unwrap(), 0);
+    store.purge_sessions(10_000, 10_000).await.unwrap();
+    assert_eq!(store.purge_tombstones(3_000).await.unwrap(), 1);
+    assert!(store.user_by_id(again.id).await.unwrap().is_some());
 }
 
 /// The failed-login budget: the rules of `tessera::auth::throttle` (one-minute

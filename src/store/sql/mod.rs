@@ -13,6 +13,7 @@
 //! backend does its fastest way), `announce_revoked`, `announce_keys` and
 //! `listen_changes`.
 
+mod accounts;
 mod budget;
 mod keys;
 mod lifecycle;

@@ -27,7 +27,7 @@ async fn next_revocation(tx: &mut sqlx::Transaction<'static, Db>) -> Result<i64,
 
 /// Revokes every live session of `user` but `except` (as `reason`, numbered from the
 /// counter) in the transaction; answers their ids.
-async fn revoke_sessions_of(
+pub(super) async fn revoke_sessions_of(
     tx: &mut sqlx::Transaction<'static, Db>,
     user: UserId,
     except: Option<SessionId>,

@@ -24,7 +24,9 @@ impl Backend {
     }
 }
 
-fn user_from_row(row: &DbRow) -> Result<UserRow, StoreError> {
+/// A row of `users` with the columns id, email, password_hash, roles, created_at
+/// and disabled_at.
+pub(super) fn user_from_row(row: &DbRow) -> Result<UserRow, StoreError> {
     let id: String = db(row.try_get("id"))?;
     let roles: String = db(row.try_get("roles"))?;
     Ok(UserRow {
@@ -33,6 +35,7 @@ fn user_from_row(row: &DbRow) -> Result<UserRow, StoreError> {
         password_hash: PasswordHash::new(db(row.try_get("password_hash"))?),
         roles: split_roles(&roles),
         created_at: db(row.try_get("created_at"))?,
+        disabled_at: db(row.try_get("disabled_at"))?,
     })
 }
 
@@ -52,9 +55,11 @@ impl EmailForms for Backend {
     }
 
     async fn user_emails(&self) -> Result<Vec<(UserId, String)>, StoreError> {
-        let rows: Vec<(String, String)> = db(sqlx::query_as("SELECT id, email FROM users")
-            .fetch_all(&self.pool)
-            .await)?;
+        let rows: Vec<(String, String)> = db(sqlx::query_as(
+            "SELECT id, email FROM users WHERE deleted_at IS NULL",
+        )
+        .fetch_all(&self.pool)
+        .await)?;
         rows.into_iter()
             .map(|(id, email)| Ok((uuid_col(&id, UserId::parse, "users.id")?, email)))
             .collect()
@@ -87,7 +92,8 @@ impl UserStore for Backend {
 
     async fn user_by_email(&self, email: &Email) -> Result<Option<UserRow>, StoreError> {
         self.fetch_user(
-            "SELECT id, email, password_hash, roles, created_at FROM users WHERE email = $1",
+            "SELECT id, email, password_hash, roles, created_at, disabled_at FROM users
+             WHERE email = $1 AND deleted_at IS NULL",
             email.as_str().to_owned(),
         )
         .await
@@ -95,7 +101,8 @@ impl UserStore for Backend {
 
     async fn user_by_id(&self, id: UserId) -> Result<Option<UserRow>, StoreError> {
         self.fetch_user(
-            "SELECT id, email, password_hash, roles, created_at FROM users WHERE id = $1",
+            "SELECT id, email, password_hash, roles, created_at, disabled_at FROM users
+             WHERE id = $1 AND deleted_at IS NULL",
             id.to_string(),
         )
         .await
@@ -109,7 +116,8 @@ impl UserStore for Backend {
         now: i64,
     ) -> Result<bool, StoreError> {
         let update = sqlx::query(
-            "UPDATE users SET roles = $1, updated_at = $2 WHERE id = $3 AND roles = $4",
+            "UPDATE users SET roles = $1, updated_at = $2
+             WHERE id = $3 AND roles = $4 AND deleted_at IS NULL",
         )
         .bind(join_roles(roles))
         .bind(now)

@@ -1,0 +1,46 @@
+//! What every handler does with a request before the use case: read where it came
+//! from, and run the use case to completion whatever the client does.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tonic::{Request, Status};
+use tracing::Instrument;
+
+use crate::auth::{Auth, AuthError, ClientInfo};
+use crate::store::Store;
+
+/// Runs a use case that writes state as a task of its own, so a client that
+/// cancels or times out cannot stop it half way: a login always settles the
+/// failed-login budget it drew on, a logout always reaches the revocation set.
+pub(super) async fn to_completion<S, Req, T, F, Fut>(
+    auth: &Arc<Auth<S>>,
+    request: Request<Req>,
+    use_case: F,
+) -> Result<T, Status>
+where
+    S: Store,
+    F: FnOnce(Arc<Auth<S>>, Req, ClientInfo) -> Fut,
+    Fut: Future<Output = Result<T, AuthError>> + Send + 'static,
+    T: Send + 'static,
+{
+    let client = client(&request);
+    let work = use_case(auth.clone(), request.into_inner(), client);
+    match tokio::spawn(work.in_current_span()).await {
+        Ok(result) => Ok(result?),
+        // Only a bug (a panic in the use case) gets here.
+        Err(_) => Err(AuthError::Worker.into()),
+    }
+}
+
+/// Where the request came from: the peer address and a bounded user agent.
+fn client<T>(request: &Request<T>) -> ClientInfo {
+    ClientInfo {
+        address: request.remote_addr().map(|a| a.ip().to_string()),
+        user_agent: request
+            .metadata()
+            .get("user-agent")
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(256).collect()),
+    }
+}
