@@ -7,8 +7,10 @@
 //! the same error as a wrong password. A success clears the email's budget and opens
 //! a session with its first refresh token, unless an admin disabled the account:
 //! then the answer is ACCOUNT_DISABLED, told only to whoever knows the password.
+//! A password whose stored hash is not of the configured algorithm and cost (bcrypt
+//! under argon2id, a lower cost) is rehashed in the same request, with no second check.
 
-use tracing::info;
+use tracing::{debug, info, warn};
 
 use super::{Auth, AuthError, ClientInfo, IssuedTokens};
 use crate::domain::{Email, Password, SessionId, User};
@@ -64,6 +66,9 @@ impl<S: Store> Auth<S> {
             );
             return Err(AuthError::AccountDisabled);
         }
+        if self.hasher.needs_rehash(&user.password_hash, &password) {
+            self.rehash(&user, &password).await;
+        }
         let tokens = self.open_session(&user, client, now).await?;
         Ok((user.into_user(), tokens))
     }
@@ -86,6 +91,30 @@ impl<S: Store> Auth<S> {
             .await
             .map_err(AuthError::from_hashing)?;
         Ok((user, matched))
+    }
+
+    /// Stores a hash of the configured algorithm and cost for a password that just
+    /// matched an older one, in the same request. Best effort: a full hashing queue or
+    /// a failing store leaves the old hash, and the next login tries again.
+    async fn rehash(&self, user: &UserRow, password: &Password) {
+        let new = match self.hasher.hash(password).await {
+            Ok(new) => new,
+            Err(e) => {
+                warn!(user_id = %user.id, error = %e, "password rehash skipped");
+                return;
+            }
+        };
+        match self
+            .store
+            .upgrade_password_hash(user.id, &user.password_hash, &new)
+            .await
+        {
+            Ok(true) => {
+                info!(user_id = %user.id, "password rehashed with the configured algorithm")
+            }
+            Ok(false) => debug!(user_id = %user.id, "password changed meanwhile; rehash dropped"),
+            Err(e) => warn!(user_id = %user.id, error = %e, "password rehash not stored"),
+        }
     }
 
     async fn open_session(

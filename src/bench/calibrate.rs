@@ -1,5 +1,6 @@
 //! `tessera bench --calibrate`: the machine's own floors, measured without a server
-//! on the calling thread: one raw bcrypt verify, and raw RSA-2048 PKCS#1 v1.5 SHA-256
+//! on the calling thread: one raw bcrypt verify, one raw argon2id hash at the default
+//! cost (the argon2 crate alone), and raw RSA-2048 PKCS#1 v1.5 SHA-256
 //! signatures and checks with the key already loaded (aws-lc-rs alone, none of
 //! tessera's code). tessera's own token paths are measured beside them, so each
 //! reads as a ratio of the floor.
@@ -18,6 +19,10 @@ pub struct Calibration {
     pub bcrypt_cost: u32,
     /// Median milliseconds of one bcrypt verify at that cost.
     pub bcrypt_verify_ms: f64,
+    /// The argon2id cost measured (tessera's default), as `m=<KiB>,t=<passes>,p=<lanes>`.
+    pub argon2id_cost: String,
+    /// Median milliseconds of one raw argon2id hash at that cost.
+    pub argon2id_hash_ms: f64,
     /// Floor: raw RSA-2048 signatures per second on one core, key loaded.
     pub rsa2048_sign_per_sec: f64,
     /// Floor: raw RSA-2048 signature checks per second on one core, key parsed.
@@ -33,6 +38,7 @@ impl Calibration {
     pub fn to_text(&self) -> String {
         format!(
             "bcrypt verify at cost {}: {:.1} ms (so {:.2}/s per core)\n\
+             argon2id hash at {}: {:.1} ms (so {:.2}/s per core)\n\
              floor: RSA-2048 sign (key loaded): {:.0}/s per core\n\
              floor: RSA-2048 verify (key parsed): {:.0}/s per core\n\
              tessera access token issued: {:.0}/s per core ({:.2} of the sign floor)\n\
@@ -40,6 +46,9 @@ impl Calibration {
             self.bcrypt_cost,
             self.bcrypt_verify_ms,
             1000.0 / self.bcrypt_verify_ms,
+            self.argon2id_cost,
+            self.argon2id_hash_ms,
+            1000.0 / self.argon2id_hash_ms,
             self.rsa2048_sign_per_sec,
             self.rsa2048_verify_per_sec,
             self.token_issue_per_sec,
@@ -48,6 +57,19 @@ impl Calibration {
             self.token_verify_per_sec / self.rsa2048_verify_per_sec,
         )
     }
+}
+
+/// The median of `rounds` timings of `f`, in milliseconds.
+fn median_ms(rounds: usize, mut f: impl FnMut()) -> f64 {
+    let mut times: Vec<f64> = (0..rounds.max(1))
+        .map(|_| {
+            let started = Instant::now();
+            f();
+            started.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
 }
 
 /// How many times `f` runs per second, over about a second.
@@ -61,7 +83,8 @@ fn rate(mut f: impl FnMut()) -> f64 {
     n as f64 / started.elapsed().as_secs_f64()
 }
 
-/// Measures one bcrypt verify at `cost` (median of `rounds`), then the RSA-2048 floors
+/// Measures one bcrypt verify at `cost` and one argon2id hash at tessera's default
+/// cost (medians of `rounds`), then the RSA-2048 floors
 /// and tessera's token paths over about a second each. Blocks the calling thread.
 pub fn calibrate(cost: u32, rounds: usize) -> Result<Calibration, LoadError> {
     use crate::token::issue::{Subject, TokenIssuer};
@@ -76,15 +99,18 @@ pub fn calibrate(cost: u32, rounds: usize) -> Result<Calibration, LoadError> {
     };
     let hash =
         bcrypt::hash("calibration-password", cost).map_err(|e| failed("bcrypt")(e.to_string()))?;
-    let mut times: Vec<f64> = (0..rounds.max(1))
-        .map(|_| {
-            let started = Instant::now();
-            let _ = bcrypt::verify("calibration-password", &hash);
-            started.elapsed().as_secs_f64() * 1000.0
-        })
-        .collect();
-    times.sort_by(f64::total_cmp);
-    let bcrypt_verify_ms = times[times.len() / 2];
+    let bcrypt_verify_ms = median_ms(rounds, || {
+        let _ = bcrypt::verify("calibration-password", &hash);
+    });
+    let argon = crate::password::argon2id::Cost::DEFAULT;
+    let params = argon2::Params::new(argon.memory_kib, argon.iterations, argon.parallelism, None)
+        .map_err(|e| failed("argon2id")(e.to_string()))?;
+    let argon2id = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    let mut digest = [0u8; 32];
+    let argon2id_hash_ms = median_ms(rounds, || {
+        let _ =
+            argon2id.hash_password_into(b"calibration-password", b"calibration-salt", &mut digest);
+    });
 
     let (key, pem) = SigningKey::generate().map_err(|e| failed("key")(e.to_string()))?;
 
@@ -141,6 +167,11 @@ pub fn calibrate(cost: u32, rounds: usize) -> Result<Calibration, LoadError> {
     Ok(Calibration {
         bcrypt_cost: cost,
         bcrypt_verify_ms,
+        argon2id_cost: format!(
+            "m={},t={},p={}",
+            argon.memory_kib, argon.iterations, argon.parallelism
+        ),
+        argon2id_hash_ms,
         rsa2048_sign_per_sec,
         rsa2048_verify_per_sec,
         token_issue_per_sec,

@@ -38,8 +38,8 @@ pub struct BenchArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
-    /// Measure this machine's floors instead (bcrypt verify at --cost, RS256 sign and
-    /// verify on one core); no server is needed.
+    /// Measure this machine's floors instead (bcrypt verify at --cost, argon2id at the
+    /// default cost, RS256 sign and verify on one core); no server is needed.
     #[arg(long)]
     pub calibrate: bool,
     /// Measure instead how long a revocation takes to reach this many

@@ -70,7 +70,21 @@ pub struct ServeArgs {
     /// again: 0s (at once) to 365d.
     #[arg(long, env = "TESSERA_EMAIL_REUSE_DELAY", default_value = defaults::EMAIL_REUSE_DELAY)]
     pub email_reuse_delay: String,
-    /// bcrypt cost, 4 to 31.
+    /// The algorithm new password hashes are made with: `argon2id` or `bcrypt`. Hashes
+    /// of either keep verifying; a login whose stored hash is of the other algorithm
+    /// or another cost is rehashed.
+    #[arg(long, env = "TESSERA_PASSWORD_HASH", default_value = defaults::PASSWORD_HASH)]
+    pub password_hash: String,
+    /// argon2id memory per hash, in KiB (8 per lane to 1048576).
+    #[arg(long, env = "TESSERA_ARGON2_MEMORY_KIB", default_value = defaults::ARGON2_MEMORY_KIB)]
+    pub argon2_memory_kib: String,
+    /// argon2id passes over the memory, 1 to 64.
+    #[arg(long, env = "TESSERA_ARGON2_ITERATIONS", default_value = defaults::ARGON2_ITERATIONS)]
+    pub argon2_iterations: String,
+    /// argon2id lanes, 1 to 16 (computed on one thread).
+    #[arg(long, env = "TESSERA_ARGON2_PARALLELISM", default_value = defaults::ARGON2_PARALLELISM)]
+    pub argon2_parallelism: String,
+    /// bcrypt cost, 4 to 31 (with TESSERA_PASSWORD_HASH=bcrypt).
     #[arg(long, env = "TESSERA_BCRYPT_COST", default_value = defaults::BCRYPT_COST)]
     pub bcrypt_cost: String,
     /// An RS256 private key (PKCS#8 PEM file) to start from: stored (sealed) as the
@@ -97,10 +111,10 @@ pub struct ServeArgs {
     /// the signature check (expiry and revocation are still checked); 0 turns it off.
     #[arg(long, env = "TESSERA_VERIFY_CACHE", default_value = defaults::VERIFY_CACHE)]
     pub verify_cache: String,
-    /// How many bcrypt operations run at once (default: the number of cores).
+    /// How many password hashes run at once (default: the number of cores).
     #[arg(long, env = "TESSERA_HASH_CONCURRENCY")]
     pub hash_concurrency: Option<String>,
-    /// How many bcrypt operations may wait for a core before Login and Register
+    /// How many password hashes may wait for a core before Login and Register
     /// answer RESOURCE_EXHAUSTED.
     #[arg(long, env = "TESSERA_HASH_QUEUE", default_value = defaults::HASH_QUEUE)]
     pub hash_queue: String,

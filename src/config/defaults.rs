@@ -10,6 +10,11 @@ pub const REFRESH_TTL: &str = "7d";
 pub const REFRESH_REUSE_GRACE: &str = "0s";
 /// How long a deleted account's email stays taken (0: free at once).
 pub const EMAIL_REUSE_DELAY: &str = "0s";
+/// argon2id at OWASP's recommendation: 19 MiB, 2 passes, 1 lane.
+pub const PASSWORD_HASH: &str = "argon2id";
+pub const ARGON2_MEMORY_KIB: &str = "19456";
+pub const ARGON2_ITERATIONS: &str = "2";
+pub const ARGON2_PARALLELISM: &str = "1";
 pub const BCRYPT_COST: &str = "12";
 pub const LOGIN_ATTEMPTS_PER_MINUTE: &str = "5";
 pub const LOGIN_ATTEMPTS_PER_EMAIL_PER_MINUTE: &str = "20";

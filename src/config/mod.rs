@@ -11,6 +11,7 @@
 
 mod args;
 pub mod defaults;
+mod hashing;
 mod parse;
 mod store;
 
@@ -21,7 +22,7 @@ use std::time::Duration;
 pub use args::{ServeArgs, StoreArgs, TokenArgs};
 pub use store::{DatabaseKind, DatabaseUrl, MasterKeySource, StoreConfig, TokenConfig};
 
-use crate::password::{Algorithm, HashSettings, bcrypt};
+use crate::password::HashSettings;
 use parse::{at_most, boolean, duration, non_empty, number};
 
 /// A setting that cannot be used. `Display` is the one line the binary prints: it
@@ -79,7 +80,8 @@ pub struct Config {
     pub log_format: LogFormat,
     pub verify_leeway: Duration,
     pub verify_cache: usize,
-    /// How passwords are hashed: bcrypt's cost, and how many hashes run and wait.
+    /// How passwords are hashed: the algorithm and its cost, and how many hashes run
+    /// and wait.
     pub hashing: HashSettings,
     pub shutdown_grace: Duration,
     pub purge_interval: Duration,
@@ -186,14 +188,13 @@ impl Config {
             verify_leeway: tokens.verify_leeway,
             verify_cache: number("TESSERA_VERIFY_CACHE", &args.verify_cache, 0, 10_000_000)?,
             hashing: HashSettings {
-                algorithm: Algorithm::Bcrypt {
-                    cost: number(
-                        "TESSERA_BCRYPT_COST",
-                        &args.bcrypt_cost,
-                        *bcrypt::COSTS.start(),
-                        *bcrypt::COSTS.end(),
-                    )?,
-                },
+                algorithm: hashing::algorithm(hashing::HashArgs {
+                    password_hash: &args.password_hash,
+                    argon2_memory_kib: &args.argon2_memory_kib,
+                    argon2_iterations: &args.argon2_iterations,
+                    argon2_parallelism: &args.argon2_parallelism,
+                    bcrypt_cost: &args.bcrypt_cost,
+                })?,
                 concurrency: hash_concurrency,
                 queue: number("TESSERA_HASH_QUEUE", &args.hash_queue, 0, 1_000_000)?,
             },
@@ -288,6 +289,10 @@ impl Config {
             refresh_ttl: defaults::REFRESH_TTL.into(),
             refresh_reuse_grace: defaults::REFRESH_REUSE_GRACE.into(),
             email_reuse_delay: defaults::EMAIL_REUSE_DELAY.into(),
+            password_hash: defaults::PASSWORD_HASH.into(),
+            argon2_memory_kib: defaults::ARGON2_MEMORY_KIB.into(),
+            argon2_iterations: defaults::ARGON2_ITERATIONS.into(),
+            argon2_parallelism: defaults::ARGON2_PARALLELISM.into(),
             bcrypt_cost: defaults::BCRYPT_COST.into(),
             signing_key: None,
             login_attempts_per_minute: defaults::LOGIN_ATTEMPTS_PER_MINUTE.into(),
@@ -321,13 +326,21 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::password::Algorithm;
 
     #[test]
     fn defaults_are_valid_and_as_documented() {
         let config = Config::with_data_dir("/tmp/x");
         assert_eq!(config.access_ttl, Duration::from_secs(15 * 60));
         assert_eq!(config.refresh_ttl, Duration::from_secs(7 * 24 * 3600));
-        assert_eq!(config.hashing.algorithm, Algorithm::Bcrypt { cost: 12 });
+        assert_eq!(config.hashing.algorithm, Algorithm::DEFAULT);
+        let Algorithm::Argon2id(cost) = Algorithm::DEFAULT else {
+            panic!("argon2id is the default");
+        };
+        assert_eq!(
+            (cost.memory_kib, cost.iterations, cost.parallelism),
+            (19 * 1024, 2, 1)
+        );
         assert_eq!(
             config.store.database_url.expose(),
             "sqlite:///tmp/x/tessera.db"

@@ -1,10 +1,10 @@
-//! bcrypt: the one password algorithm so far. Its hashes are in modular crypt form
+//! bcrypt, the algorithm before argon2id: still verified, and chosen with
+//! `TESSERA_PASSWORD_HASH=bcrypt`. Its hashes are in modular crypt form
 //! (`$2b$<cost>$<salt+digest>`), which names the algorithm and cost, so a stored hash
 //! says how to check it.
 //!
 //! bcrypt reads at most 72 bytes of a password. Registration refuses longer ones
-//! (the rules say so), and a longer one at login never matches: it is checked
-//! against the dummy hash instead, in the same time.
+//! (the rules say so), and a longer one at login never matches, in the same time.
 
 use crate::domain::{Password, PasswordHash, PasswordRules};
 
@@ -36,19 +36,23 @@ pub fn hash(password: &Password, cost: u32) -> Result<PasswordHash, ::bcrypt::Bc
         .map(|h| PasswordHash::new(h.to_string()))
 }
 
-/// Whether `password` matches `hash`. A password longer than bcrypt reads is checked
-/// against `dummy` (same cost, same time) and never matches: bcrypt would compare its
-/// first 72 bytes only.
-pub fn verify(password: &Password, hash: &PasswordHash, dummy: &PasswordHash) -> bool {
+/// Whether `password` matches `hash`. A password longer than bcrypt reads never
+/// matches (bcrypt would compare its first 72 bytes only), but its first 72 bytes
+/// are still verified, so the answer takes the same time.
+pub fn verify(password: &Password, hash: &PasswordHash) -> bool {
     let bytes = password.expose().as_bytes();
     let fits = bytes.len() <= MAX_PASSWORD_BYTES;
-    let against = if fits { hash } else { dummy };
-    let matched = ::bcrypt::verify(
-        &bytes[..bytes.len().min(MAX_PASSWORD_BYTES)],
-        against.expose(),
-    )
-    .unwrap_or(false);
+    let matched = ::bcrypt::verify(&bytes[..bytes.len().min(MAX_PASSWORD_BYTES)], hash.expose())
+        .unwrap_or(false);
     matched && fits
+}
+
+/// The cost a bcrypt hash names, if it is one.
+pub fn cost_of(hash: &PasswordHash) -> Option<u32> {
+    if !is_bcrypt(hash) {
+        return None;
+    }
+    hash.expose().get(4..6)?.parse().ok()
 }
 
 /// A bcrypt hash string that names `cost` and that no password matches.
@@ -119,6 +123,8 @@ mod tests {
     fn bcrypt_hashes_are_recognised_by_their_prefix() {
         let hash = dummy(4).unwrap();
         assert!(is_bcrypt(&hash));
+        assert_eq!(cost_of(&hash), Some(4));
+        assert_eq!(cost_of(&dummy(11).unwrap()), Some(11));
         assert!(!is_bcrypt(&PasswordHash::new(
             "$argon2id$v=19$m=19456".into()
         )));

@@ -59,6 +59,16 @@ pub trait UserStore: Send + Sync {
         roles: &[String],
         now: i64,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Stores `new` as the user's password hash if `expected` is still the stored
+    /// one (a login's rehash): a password changed meanwhile is never overwritten.
+    /// True if it was stored.
+    fn upgrade_password_hash(
+        &self,
+        id: UserId,
+        expected: &PasswordHash,
+        new: &PasswordHash,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// The normalization the stored emails are in (see `migrations/*/0003_email_form.sql`).

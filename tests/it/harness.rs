@@ -460,6 +460,18 @@ pub async fn count(config: &Config, query: &'static str) -> i64 {
     n.unwrap()
 }
 
+/// The one text value `query` selects, on the database of `config`.
+pub async fn text(config: &Config, query: &str) -> String {
+    let db = Db::open(config).await;
+    let sql = sqlx::AssertSqlSafe(query.to_owned());
+    let value = match &db {
+        Db::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+        Db::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+    };
+    db.close().await;
+    value.unwrap()
+}
+
 /// Runs `statements` on the database of `config`, behind tessera's back.
 pub async fn execute(config: &Config, statements: &[String]) {
     let db = Db::open(config).await;

@@ -11,6 +11,7 @@ mod binary;
 mod connections;
 mod data_dir;
 mod guard;
+mod hashing;
 mod jwks;
 mod layers;
 mod load;

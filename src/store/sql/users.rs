@@ -125,4 +125,20 @@ impl UserStore for Backend {
         .bind(join_roles(expected));
         Ok(db(update.execute(&self.writer).await)?.rows_affected() == 1)
     }
+
+    async fn upgrade_password_hash(
+        &self,
+        id: UserId,
+        expected: &PasswordHash,
+        new: &PasswordHash,
+    ) -> Result<bool, StoreError> {
+        let update = sqlx::query(
+            "UPDATE users SET password_hash = $1
+             WHERE id = $2 AND password_hash = $3 AND deleted_at IS NULL",
+        )
+        .bind(new.expose())
+        .bind(id.to_string())
+        .bind(expected.expose());
+        Ok(db(update.execute(&self.writer).await)?.rows_affected() == 1)
+    }
 }
