@@ -18,6 +18,9 @@ const REDACTED: &[&str] = &[
     "tessera.auth.v1.VerifyRequest",
     "tessera.auth.v1.ChangePasswordRequest",
     "tessera.auth.v1.DeleteAccountRequest",
+    "tessera.auth.v1.ResetPasswordRequest",
+    "tessera.auth.v1.VerifyEmailRequest",
+    "tessera.auth.v1.CreateTokenResponse",
 ];
 
 fn main() -> io::Result<()> {

@@ -30,6 +30,7 @@ fn subject<'a>(roles: &'a [String], session_id: &'a str) -> Subject<'a> {
         session_id,
         email: "someone@example.com",
         roles,
+        email_verified: false,
     }
 }
 

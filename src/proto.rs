@@ -125,6 +125,32 @@ impl fmt::Debug for DeleteAccountRequest {
     }
 }
 
+impl fmt::Debug for ResetPasswordRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResetPasswordRequest")
+            .field("token", &REDACTED)
+            .field("new_password", &REDACTED)
+            .finish()
+    }
+}
+
+impl fmt::Debug for VerifyEmailRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifyEmailRequest")
+            .field("token", &REDACTED)
+            .finish()
+    }
+}
+
+impl fmt::Debug for CreateTokenResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CreateTokenResponse")
+            .field("token", &REDACTED)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,7 +177,19 @@ mod tests {
             refresh_token: "refresh-secret".into(),
             current_password: "hunter2hunter2".into(),
         };
-        let printed = format!("{login:?} {pair:?} {change:?} {delete:?}");
+        let reset = ResetPasswordRequest {
+            token: "reset-secret".into(),
+            new_password: "hunter2hunter4".into(),
+        };
+        let created = CreateTokenResponse {
+            token: "created-secret".into(),
+            expires_at: None,
+        };
+        let verify = VerifyEmailRequest {
+            token: "verify-secret".into(),
+        };
+        let printed =
+            format!("{login:?} {pair:?} {change:?} {delete:?} {reset:?} {created:?} {verify:?}");
         assert!(!printed.contains("hunter2"));
         assert!(!printed.contains("secret"));
         assert!(printed.contains("a@example.com"));

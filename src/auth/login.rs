@@ -12,6 +12,7 @@
 
 use tracing::{debug, info, warn};
 
+use super::tokens::Holder;
 use super::{Auth, AuthError, ClientInfo, IssuedTokens};
 use crate::domain::{Email, Password, SessionId, User};
 use crate::store::{NewSession, Store, UserRow};
@@ -125,7 +126,16 @@ impl<S: Store> Auth<S> {
     ) -> Result<IssuedTokens, AuthError> {
         let session_id = SessionId::random();
         let access_token = self
-            .sign((user.id, &user.email, &user.roles), session_id, now)
+            .sign(
+                Holder {
+                    id: user.id,
+                    email: &user.email,
+                    roles: &user.roles,
+                    email_verified: user.email_verified,
+                },
+                session_id,
+                now,
+            )
             .await?;
         let refresh_token = RefreshToken::generate();
         self.store

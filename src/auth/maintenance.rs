@@ -126,6 +126,11 @@ impl<S: Store> Auth<S> {
             .purge_tombstones(now.saturating_sub(self.email_reuse_delay_secs))
             .await
             .map_err(AuthError::from_store)?;
-        Ok(sessions + windows + tombstones + keys.len() as u64)
+        let one_time = self
+            .store
+            .purge_one_time(now)
+            .await
+            .map_err(AuthError::from_store)?;
+        Ok(sessions + windows + tombstones + one_time + keys.len() as u64)
     }
 }

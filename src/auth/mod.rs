@@ -10,6 +10,7 @@
 //! | `password_change.rs` | ChangePassword |
 //! | `account.rs` | DeleteAccount (and the deletion the admin API shares) |
 //! | `admin.rs` | the admin API: users, roles, sessions |
+//! | `recovery.rs` | password reset and email verification tokens |
 //! | `roles.rs` | granting and revoking roles (operator commands) |
 //! | `maintenance.rs` | the revocation catch-up and the purge the server runs in the background |
 //!
@@ -28,6 +29,7 @@ pub mod keys;
 mod login;
 pub mod maintenance;
 mod password_change;
+mod recovery;
 mod register;
 mod revocations;
 mod roles;
@@ -43,6 +45,7 @@ pub use credential::Credential;
 pub use error::AuthError;
 pub use keyring::VerifySettings;
 pub use password_change::PasswordChanged;
+pub use recovery::OneTimeToken;
 pub use revocations::{Loaded, Revocation, Watched};
 pub use roles::{RoleChange, RoleEdit, change_role};
 pub use tokens::IssuedTokens;
@@ -79,6 +82,10 @@ pub struct Policy {
     pub login_attempts: throttle::Limits,
     /// How long a deleted account's email stays taken.
     pub email_reuse_delay: Duration,
+    /// How long a password-reset token works.
+    pub password_reset_ttl: Duration,
+    /// How long an email-verification token works.
+    pub email_verification_ttl: Duration,
 }
 
 /// What the use cases share. Shared behind an `Arc` by the gRPC service and the
@@ -95,6 +102,8 @@ pub struct Auth<S: Store> {
     throttle: Throttle,
     refresh_ttl_secs: i64,
     email_reuse_delay_secs: i64,
+    reset_ttl_secs: i64,
+    verification_ttl_secs: i64,
     /// Derives successors and forgives one retry within this many seconds, when set.
     reuse_grace: Option<(aws_lc_rs::hmac::Key, i64)>,
 }
@@ -133,6 +142,8 @@ impl<S: Store> Auth<S> {
             throttle: Throttle::new(policy.login_attempts),
             refresh_ttl_secs: secs(policy.refresh_ttl),
             email_reuse_delay_secs: secs(policy.email_reuse_delay),
+            reset_ttl_secs: secs(policy.password_reset_ttl),
+            verification_ttl_secs: secs(policy.email_verification_ttl),
             reuse_grace: (!policy.refresh_reuse_grace.is_zero())
                 .then(|| (parts.successor_key, secs(policy.refresh_reuse_grace))),
         })

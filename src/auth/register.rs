@@ -47,6 +47,7 @@ impl<S: Store> Auth<S> {
             roles: vec![DEFAULT_ROLE.to_owned()],
             created_at: self.clock.now(),
             disabled_at: None,
+            email_verified: false,
         };
         // No lookup first: the unique index decides, so concurrent registrations of
         // one email cannot both pass.

@@ -39,7 +39,7 @@
 
 use tracing::{debug, info, warn};
 
-use super::tokens::offload_error;
+use super::tokens::{Holder, offload_error};
 use super::{Auth, AuthError, ClientInfo, IssuedTokens};
 use crate::domain::SessionId;
 use crate::store::{NextToken, RefreshRow, RevokeReason, Rotation, Store};
@@ -67,7 +67,12 @@ impl<S: Store> Auth<S> {
             .await
             .map_err(AuthError::from_store)?;
         if let Some(spent) = spent {
-            let user = (spent.user_id, &spent.email, &spent.roles[..]);
+            let user = Holder {
+                id: spent.user_id,
+                email: &spent.email,
+                roles: &spent.roles,
+                email_verified: spent.email_verified,
+            };
             let access_token = self
                 .sign_seated((seat, key), user, spent.session_id, now)
                 .await?;
@@ -250,8 +255,13 @@ impl<S: Store> Auth<S> {
     /// A new access token for the token's session, saying what the store says of its
     /// user now (email and roles were read with the token).
     async fn sign_for(&self, row: &RefreshRow, now: i64) -> Result<String, AuthError> {
-        self.sign((row.user_id, &row.email, &row.roles), row.session_id, now)
-            .await
+        let user = Holder {
+            id: row.user_id,
+            email: &row.email,
+            roles: &row.roles,
+            email_verified: row.email_verified,
+        };
+        self.sign(user, row.session_id, now).await
     }
 
     /// The stored row of a presented refresh token; an unknown one is TOKEN_INVALID.

@@ -9,6 +9,15 @@ use crate::token::issue::Subject;
 use crate::token::keys::SigningKey;
 use crate::token::refresh::RefreshToken;
 
+/// Whom an access token speaks for, as the store says now.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Holder<'a> {
+    pub id: UserId,
+    pub email: &'a Email,
+    pub roles: &'a [String],
+    pub email_verified: bool,
+}
+
 /// A freshly issued pair.
 #[derive(Debug, Clone)]
 pub struct IssuedTokens {
@@ -25,7 +34,7 @@ impl<S: Store> Auth<S> {
     /// signature takes about half a millisecond of CPU, too long for an async worker.
     pub(super) async fn sign(
         &self,
-        user: (UserId, &Email, &[String]),
+        user: Holder<'_>,
         session_id: SessionId,
         now: i64,
     ) -> Result<String, AuthError> {
@@ -38,7 +47,7 @@ impl<S: Store> Auth<S> {
     pub(super) async fn sign_seated(
         &self,
         (seat, key): (Seat<'_>, SigningKey),
-        user: (UserId, &Email, &[String]),
+        user: Holder<'_>,
         session_id: SessionId,
         now: i64,
     ) -> Result<String, AuthError> {
@@ -57,14 +66,15 @@ impl<S: Store> Auth<S> {
     fn signing_job(
         &self,
         key: SigningKey,
-        (user_id, email, roles): (UserId, &Email, &[String]),
+        user: Holder<'_>,
         session_id: SessionId,
         now: i64,
     ) -> impl FnOnce() -> Result<String, AuthError> + Send + 'static {
-        let user_id = user_id.to_string();
+        let user_id = user.id.to_string();
         let sid = session_id.to_string();
-        let email = email.as_str().to_owned();
-        let roles = roles.to_vec();
+        let email = user.email.as_str().to_owned();
+        let roles = user.roles.to_vec();
+        let email_verified = user.email_verified;
         let issuer = self.issuer.clone();
         move || {
             let subject = Subject {
@@ -72,6 +82,7 @@ impl<S: Store> Auth<S> {
                 session_id: &sid,
                 email: &email,
                 roles: &roles,
+                email_verified,
             };
             issuer
                 .issue(&key, &subject, now)

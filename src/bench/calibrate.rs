@@ -141,6 +141,7 @@ pub fn calibrate(cost: u32, rounds: usize) -> Result<Calibration, LoadError> {
         session_id: "00000000-0000-0000-0000-000000000001",
         email: "calibration@example.com",
         roles: &roles,
+        email_verified: false,
     };
     let now = crate::clock::unix_now();
     let mut tokens = Vec::new();

@@ -70,6 +70,12 @@ pub struct ServeArgs {
     /// again: 0s (at once) to 365d.
     #[arg(long, env = "TESSERA_EMAIL_REUSE_DELAY", default_value = defaults::EMAIL_REUSE_DELAY)]
     pub email_reuse_delay: String,
+    /// How long a password-reset token works: 1m to 24h.
+    #[arg(long, env = "TESSERA_PASSWORD_RESET_TTL", default_value = defaults::PASSWORD_RESET_TTL)]
+    pub password_reset_ttl: String,
+    /// How long an email-verification token works: 1m to 30d.
+    #[arg(long, env = "TESSERA_EMAIL_VERIFICATION_TTL", default_value = defaults::EMAIL_VERIFICATION_TTL)]
+    pub email_verification_ttl: String,
     /// The algorithm new password hashes are made with: `argon2id` or `bcrypt`. Hashes
     /// of either keep verifying; a login whose stored hash is of the other algorithm
     /// or another cost is rehashed.

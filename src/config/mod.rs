@@ -68,6 +68,10 @@ pub struct Config {
     pub refresh_reuse_grace: Duration,
     /// How long a deleted account's email stays taken (0: free at once).
     pub email_reuse_delay: Duration,
+    /// How long a password-reset token works.
+    pub password_reset_ttl: Duration,
+    /// How long an email-verification token works.
+    pub email_verification_ttl: Duration,
     pub signing_key: Option<PathBuf>,
     /// Failed logins per minute allowed per email and client address.
     pub login_attempts_per_minute: u32,
@@ -158,6 +162,24 @@ impl Config {
                     Duration::ZERO,
                 )?,
                 Duration::from_secs(365 * 86_400),
+            )?,
+            password_reset_ttl: at_most(
+                "TESSERA_PASSWORD_RESET_TTL",
+                duration(
+                    "TESSERA_PASSWORD_RESET_TTL",
+                    &args.password_reset_ttl,
+                    Duration::from_secs(60),
+                )?,
+                Duration::from_secs(86_400),
+            )?,
+            email_verification_ttl: at_most(
+                "TESSERA_EMAIL_VERIFICATION_TTL",
+                duration(
+                    "TESSERA_EMAIL_VERIFICATION_TTL",
+                    &args.email_verification_ttl,
+                    Duration::from_secs(60),
+                )?,
+                Duration::from_secs(30 * 86_400),
             )?,
             signing_key: args.signing_key,
             login_attempts_per_minute: number(
@@ -289,6 +311,8 @@ impl Config {
             refresh_ttl: defaults::REFRESH_TTL.into(),
             refresh_reuse_grace: defaults::REFRESH_REUSE_GRACE.into(),
             email_reuse_delay: defaults::EMAIL_REUSE_DELAY.into(),
+            password_reset_ttl: defaults::PASSWORD_RESET_TTL.into(),
+            email_verification_ttl: defaults::EMAIL_VERIFICATION_TTL.into(),
             password_hash: defaults::PASSWORD_HASH.into(),
             argon2_memory_kib: defaults::ARGON2_MEMORY_KIB.into(),
             argon2_iterations: defaults::ARGON2_ITERATIONS.into(),

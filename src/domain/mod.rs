@@ -66,6 +66,8 @@ pub struct User {
     pub created_at: i64,
     /// When an admin disabled the user, if they are disabled.
     pub disabled_at: Option<i64>,
+    /// Whether the user proved they receive mail at their email (VerifyEmail).
+    pub email_verified: bool,
 }
 
 /// The role every user is given at registration.

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
-use super::convert::{count, session, user};
+use super::convert::{count, session, timestamp, user};
 use super::request::to_completion;
-use crate::auth::{Auth, UserFilter};
+use crate::auth::{Auth, OneTimeToken, UserFilter};
 use crate::proto::{self, admin_service_server::AdminService};
 use crate::store::Store;
 use crate::token::AccessClaims;
@@ -215,5 +215,40 @@ impl<S: Store> AdminService for AdminGrpc<S> {
         Ok(Response::new(proto::DeleteUserResponse {
             revoked_sessions: count(revoked),
         }))
+    }
+
+    #[instrument(skip_all, fields(rpc = "CreatePasswordResetToken"))]
+    async fn create_password_reset_token(
+        &self,
+        request: Request<proto::CreatePasswordResetTokenRequest>,
+    ) -> Result<Response<proto::CreateTokenResponse>, Status> {
+        let actor = actor(&request)?;
+        let made = to_completion(&self.auth, request, |auth, req, _| async move {
+            auth.create_password_reset_token(&actor, &req.email).await
+        })
+        .await?;
+        Ok(Response::new(one_time(made)))
+    }
+
+    #[instrument(skip_all, fields(rpc = "CreateEmailVerificationToken"))]
+    async fn create_email_verification_token(
+        &self,
+        request: Request<proto::CreateEmailVerificationTokenRequest>,
+    ) -> Result<Response<proto::CreateTokenResponse>, Status> {
+        let actor = actor(&request)?;
+        let made = to_completion(&self.auth, request, |auth, req, _| async move {
+            auth.create_email_verification_token(&actor, &req.email)
+                .await
+        })
+        .await?;
+        Ok(Response::new(one_time(made)))
+    }
+}
+
+/// A single-use token as the admin API hands it out: the one place it leaves.
+fn one_time(made: OneTimeToken) -> proto::CreateTokenResponse {
+    proto::CreateTokenResponse {
+        token: made.token.expose().to_owned(),
+        expires_at: Some(timestamp(made.expires_at)),
     }
 }

@@ -153,6 +153,32 @@ impl<S: Store> AuthService for AuthGrpc<S> {
         }))
     }
 
+    #[instrument(skip_all, fields(rpc = "ResetPassword"))]
+    async fn reset_password(
+        &self,
+        request: Request<proto::ResetPasswordRequest>,
+    ) -> Result<Response<proto::ResetPasswordResponse>, Status> {
+        let revoked = to_completion(&self.auth, request, |auth, req, _| async move {
+            auth.reset_password(req.token, req.new_password).await
+        })
+        .await?;
+        Ok(Response::new(proto::ResetPasswordResponse {
+            revoked_sessions: count(revoked),
+        }))
+    }
+
+    #[instrument(skip_all, fields(rpc = "VerifyEmail"))]
+    async fn verify_email(
+        &self,
+        request: Request<proto::VerifyEmailRequest>,
+    ) -> Result<Response<proto::VerifyEmailResponse>, Status> {
+        to_completion(&self.auth, request, |auth, req, _| async move {
+            auth.verify_email(req.token).await
+        })
+        .await?;
+        Ok(Response::new(proto::VerifyEmailResponse {}))
+    }
+
     #[instrument(skip_all, fields(rpc = "DeleteAccount"))]
     async fn delete_account(
         &self,

@@ -47,6 +47,7 @@ pub fn claims(c: AccessClaims) -> proto::Claims {
         audience: c.aud,
         issued_at: Some(timestamp(c.iat)),
         expires_at: Some(timestamp(c.exp)),
+        email_verified: c.email_verified,
     }
 }
 
@@ -63,6 +64,7 @@ pub fn from_claims(c: proto::Claims) -> AccessClaims {
         sid: c.session_id,
         email: c.email,
         roles: c.roles,
+        email_verified: c.email_verified,
     }
 }
 
@@ -100,6 +102,7 @@ pub fn user(u: User) -> proto::User {
         created_at: Some(timestamp(u.created_at)),
         disabled: u.disabled_at.is_some(),
         disabled_at: u.disabled_at.map(timestamp),
+        email_verified: u.email_verified,
     }
 }
 

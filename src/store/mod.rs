@@ -7,6 +7,7 @@
 //! | [`AccountStore`] | disabling, deleting (tombstones), listing users and sessions |
 //! | [`SessionStore`] | sessions, refresh-token hashes, rotation, revocation |
 //! | [`KeyStore`] | the sealed signing keys every instance shares |
+//! | [`OneTimeStore`] | single-use tokens: password reset, email verification |
 //! | [`BudgetStore`] | the failed-login counters every instance shares |
 //! | [`Lifecycle`] | migrations, health, closing, the change feed |
 //!
@@ -23,6 +24,7 @@ mod budget;
 mod error;
 mod keys;
 mod lifecycle;
+pub mod one_time;
 pub mod postgres;
 mod sessions;
 pub mod sqlite;
@@ -33,6 +35,7 @@ pub use budget::{Admission, BudgetStore, Window};
 pub use error::StoreError;
 pub use keys::{KeyRow, KeyStore};
 pub use lifecycle::{Change, Lifecycle};
+pub use one_time::{OneTimeStore, Purpose};
 pub use postgres::PostgresStore;
 pub use sessions::{
     NewSession, NextToken, RefreshRow, RevokeReason, RevokedRow, Rotation, SessionStore, Spent,
@@ -46,6 +49,7 @@ pub trait Store:
     + EmailForms
     + AccountStore
     + SessionStore
+    + OneTimeStore
     + KeyStore
     + BudgetStore
     + Lifecycle
@@ -59,6 +63,7 @@ impl<T> Store for T where
         + EmailForms
         + AccountStore
         + SessionStore
+        + OneTimeStore
         + KeyStore
         + BudgetStore
         + Lifecycle

@@ -69,6 +69,7 @@ pub struct RefreshRow {
     pub user_id: UserId,
     pub email: Email,
     pub roles: Vec<String>,
+    pub email_verified: bool,
     /// The generation of the presented token.
     pub generation: i64,
     /// The generation that may still be spent.
@@ -93,6 +94,7 @@ pub struct Spent {
     pub user_id: UserId,
     pub email: Email,
     pub roles: Vec<String>,
+    pub email_verified: bool,
     /// The session's generation after the spend: the new token's.
     pub generation: i64,
 }

@@ -217,6 +217,7 @@ mod tests {
             roles: vec!["user".into()],
             created_at: 0,
             disabled_at: None,
+            email_verified: false,
         };
         store.create_user(&user).await.unwrap();
         let mut expected = Vec::new();

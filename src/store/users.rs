@@ -15,6 +15,8 @@ pub struct UserRow {
     pub created_at: i64,
     /// When the user was disabled, if they are.
     pub disabled_at: Option<i64>,
+    /// Whether the user proved they receive mail at their email.
+    pub email_verified: bool,
 }
 
 impl UserRow {
@@ -26,6 +28,7 @@ impl UserRow {
             roles: self.roles,
             created_at: self.created_at,
             disabled_at: self.disabled_at,
+            email_verified: self.email_verified,
         }
     }
 }

@@ -178,6 +178,7 @@ mod tests {
             sid: sid.into(),
             email: "a@example.com".into(),
             roles: vec!["user".into()],
+            email_verified: false,
         }
     }
 

@@ -28,6 +28,10 @@ pub struct AccessClaims {
     pub email: String,
     /// The user's roles when the token was issued.
     pub roles: Vec<String>,
+    /// Whether the user had verified their email when the token was issued (false
+    /// when absent, in tokens of older builds).
+    #[serde(default)]
+    pub email_verified: bool,
 }
 
 mod one_or_many {

@@ -33,6 +33,8 @@ pub struct Subject<'a> {
     pub email: &'a str,
     /// The user's roles.
     pub roles: &'a [String],
+    /// Whether the user's email is verified.
+    pub email_verified: bool,
 }
 
 impl TokenIssuer {
@@ -83,6 +85,7 @@ impl TokenIssuer {
             sid: subject.session_id.to_owned(),
             email: subject.email.to_owned(),
             roles: subject.roles.to_vec(),
+            email_verified: subject.email_verified,
         };
         let json = serde_json::to_vec(&claims)?;
         let token = key.sign_jws(&json).map_err(|_| IssueError::Signature)?;

@@ -231,6 +231,7 @@ mod tests {
             session_id: sid,
             email: "a@example.com",
             roles: &roles,
+            email_verified: false,
         };
         issuer.issue(key, &subject, NOW).expect("signed").0
     }

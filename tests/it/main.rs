@@ -20,6 +20,7 @@ mod logout;
 mod malformed;
 mod password_change;
 mod postgres;
+mod recovery;
 mod refresh;
 mod register;
 mod server;

@@ -109,6 +109,20 @@ impl AuthService for Forward {
         self.client.clone().change_password(r.into_inner()).await
     }
 
+    async fn reset_password(
+        &self,
+        r: Request<ResetPasswordRequest>,
+    ) -> Result<Response<ResetPasswordResponse>, Status> {
+        self.client.clone().reset_password(r.into_inner()).await
+    }
+
+    async fn verify_email(
+        &self,
+        r: Request<VerifyEmailRequest>,
+    ) -> Result<Response<VerifyEmailResponse>, Status> {
+        self.client.clone().verify_email(r.into_inner()).await
+    }
+
     async fn delete_account(
         &self,
         r: Request<DeleteAccountRequest>,

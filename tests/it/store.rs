@@ -27,6 +27,7 @@ fn user(email: &str) -> UserRow {
         roles: vec!["user".into()],
         created_at: 1_000,
         disabled_at: None,
+        email_verified: false,
     }
 }
 

@@ -47,7 +47,8 @@ impl Backend {
 impl AccountStore for Backend {
     async fn list_users(&self, query: &UserQuery) -> Result<Vec<UserRow>, StoreError> {
         let select = sqlx::query(
-            "SELECT id, email, password_hash, roles, created_at, disabled_at FROM users
+            "SELECT id, email, password_hash, roles, created_at, disabled_at, email_verified_at
+             FROM users
              WHERE deleted_at IS NULL
                AND ($1 IS NULL OR email LIKE $1 ESCAPE '\\')
                AND ($2 IS NULL OR (',' || roles || ',') LIKE $2 ESCAPE '\\')

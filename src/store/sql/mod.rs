@@ -17,6 +17,7 @@ mod accounts;
 mod budget;
 mod keys;
 mod lifecycle;
+mod one_time;
 mod sessions;
 mod users;
 

@@ -107,7 +107,7 @@ impl SessionStore for Backend {
 
     async fn refresh_token(&self, hash: &[u8; 32]) -> Result<Option<RefreshRow>, StoreError> {
         let select = sqlx::query(
-            "SELECT t.session_id, s.user_id, u.email, u.roles, t.generation,
+            "SELECT t.session_id, s.user_id, u.email, u.roles, u.email_verified_at, t.generation,
                     s.generation AS session_generation, t.expires_at, s.revoke_reason
              FROM refresh_tokens t
              JOIN sessions s ON s.id = t.session_id
@@ -127,6 +127,7 @@ impl SessionStore for Backend {
             user_id: uuid_col(&user_id, UserId::parse, "users.id")?,
             email: Email::from_store(db(row.try_get("email"))?),
             roles: split_roles(&roles),
+            email_verified: db(row.try_get::<Option<i64>, _>("email_verified_at"))?.is_some(),
             generation: db(row.try_get("generation"))?,
             session_generation: db(row.try_get("session_generation"))?,
             expires_at: db(row.try_get("expires_at"))?,
@@ -151,7 +152,9 @@ impl SessionStore for Backend {
                  (SELECT u.email FROM sessions s JOIN users u ON u.id = s.user_id
                   WHERE s.id = refresh_tokens.session_id) AS email,
                  (SELECT u.roles FROM sessions s JOIN users u ON u.id = s.user_id
-                  WHERE s.id = refresh_tokens.session_id) AS roles",
+                  WHERE s.id = refresh_tokens.session_id) AS roles,
+                 (SELECT u.email_verified_at FROM sessions s JOIN users u ON u.id = s.user_id
+                  WHERE s.id = refresh_tokens.session_id) AS email_verified_at",
         )
         .bind(&next.hash[..])
         .bind(next.issued_at)
@@ -178,6 +181,7 @@ impl SessionStore for Backend {
             user_id: uuid_col(&user_id, UserId::parse, "users.id")?,
             email: Email::from_store(db(row.try_get("email"))?),
             roles: split_roles(&roles),
+            email_verified: db(row.try_get::<Option<i64>, _>("email_verified_at"))?.is_some(),
             generation: db(row.try_get("generation"))?,
         }))
     }

@@ -24,8 +24,8 @@ impl Backend {
     }
 }
 
-/// A row of `users` with the columns id, email, password_hash, roles, created_at
-/// and disabled_at.
+/// A row of `users` with the columns id, email, password_hash, roles, created_at,
+/// disabled_at and email_verified_at.
 pub(super) fn user_from_row(row: &DbRow) -> Result<UserRow, StoreError> {
     let id: String = db(row.try_get("id"))?;
     let roles: String = db(row.try_get("roles"))?;
@@ -36,6 +36,7 @@ pub(super) fn user_from_row(row: &DbRow) -> Result<UserRow, StoreError> {
         roles: split_roles(&roles),
         created_at: db(row.try_get("created_at"))?,
         disabled_at: db(row.try_get("disabled_at"))?,
+        email_verified: db(row.try_get::<Option<i64>, _>("email_verified_at"))?.is_some(),
     })
 }
 
@@ -92,7 +93,8 @@ impl UserStore for Backend {
 
     async fn user_by_email(&self, email: &Email) -> Result<Option<UserRow>, StoreError> {
         self.fetch_user(
-            "SELECT id, email, password_hash, roles, created_at, disabled_at FROM users
+            "SELECT id, email, password_hash, roles, created_at, disabled_at, email_verified_at
+             FROM users
              WHERE email = $1 AND deleted_at IS NULL",
             email.as_str().to_owned(),
         )
@@ -101,7 +103,8 @@ impl UserStore for Backend {
 
     async fn user_by_id(&self, id: UserId) -> Result<Option<UserRow>, StoreError> {
         self.fetch_user(
-            "SELECT id, email, password_hash, roles, created_at, disabled_at FROM users
+            "SELECT id, email, password_hash, roles, created_at, disabled_at, email_verified_at
+             FROM users
              WHERE id = $1 AND deleted_at IS NULL",
             id.to_string(),
         )
