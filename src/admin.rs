@@ -11,11 +11,11 @@ pub use crate::auth::{RoleChange, RoleEdit};
 use crate::auth::change_role as change_role_in;
 use crate::clock::unix_now;
 use crate::config::{ConfigError, StoreConfig, TokenConfig};
-use crate::domain::{Email, Role};
+use crate::domain::{Email, Role, UserId};
 use crate::server::{
     WithStore, master_key_for, migrate as migrate_store, open_store, wrong_master_key,
 };
-use crate::store::{Store, StoreError};
+use crate::store::{AuditEvent, AuditKind, Store, StoreError};
 
 /// Why an operator command failed.
 #[derive(Debug, thiserror::Error)]
@@ -89,10 +89,15 @@ pub async fn migrate(config: &StoreConfig) -> Result<usize, AdminError> {
 trait KeysCommand {
     type Output;
     fn run<S: Store>(
-        self,
+        &self,
         keystore: &Keystore<S>,
         now: i64,
     ) -> impl std::future::Future<Output = Result<Self::Output, KeysError>>;
+
+    /// What the audit trail says of a change the command made; `None` for a read.
+    fn audit(&self, _output: &Self::Output) -> Option<String> {
+        None
+    }
 }
 
 /// Runs a [`KeysCommand`] on a store that is migrated already.
@@ -113,7 +118,12 @@ impl<C: KeysCommand> WithStore for OnKeys<C> {
             // Prove the master key opens every stored key before touching anything: a
             // key sealed with a mistyped master key would lock every instance out.
             keystore.load(None).await?;
-            Ok(self.command.run(&keystore, unix_now()).await?)
+            let now = unix_now();
+            let output = self.command.run(&keystore, now).await?;
+            if let Some(detail) = self.command.audit(&output) {
+                record(&store, AuditKind::KeyRotated, None, detail, now).await;
+            }
+            Ok(output)
         }
         .await;
         store.close().await;
@@ -140,11 +150,15 @@ impl KeysCommand for Rotate {
     type Output = (String, i64);
 
     async fn run<S: Store>(
-        self,
+        &self,
         keystore: &Keystore<S>,
         now: i64,
     ) -> Result<Self::Output, KeysError> {
         keystore.rotate(now, self.0).await
+    }
+
+    fn audit(&self, (kid, signs_from): &Self::Output) -> Option<String> {
+        Some(format!("staged {kid}, signing from {signs_from}"))
     }
 }
 
@@ -155,8 +169,12 @@ struct Withdraw(String);
 impl KeysCommand for Withdraw {
     type Output = ();
 
-    async fn run<S: Store>(self, keystore: &Keystore<S>, now: i64) -> Result<(), KeysError> {
+    async fn run<S: Store>(&self, keystore: &Keystore<S>, now: i64) -> Result<(), KeysError> {
         keystore.withdraw(&self.0, now).await
+    }
+
+    fn audit(&self, _: &()) -> Option<String> {
+        Some(format!("withdrew {}", self.0))
     }
 }
 
@@ -164,7 +182,7 @@ impl KeysCommand for List {
     type Output = Vec<KeyInfo>;
 
     async fn run<S: Store>(
-        self,
+        &self,
         keystore: &Keystore<S>,
         now: i64,
     ) -> Result<Self::Output, KeysError> {
@@ -212,12 +230,42 @@ impl WithStore for ChangeRole {
     async fn run<S: Store>(self, store: S) -> Self::Output {
         let result = async {
             migrate_store(&store, false).await?;
-            let change = change_role_in(&store, &self.email, &self.role, self.edit, unix_now());
-            Ok(change.await?)
+            let now = unix_now();
+            let change = change_role_in(&store, &self.email, &self.role, self.edit, now).await?;
+            if let (RoleChange::Changed { .. }, Some(user)) =
+                (change, store.user_by_email(&self.email).await?)
+            {
+                let detail = format!("{}: {}", self.edit.verb(), self.role.as_str());
+                record(&store, AuditKind::RolesChanged, Some(user.id), detail, now).await;
+            }
+            Ok(change)
         }
         .await;
         store.close().await;
         result
+    }
+}
+
+/// Records what an operator command changed, best effort: the change is made, and
+/// a failed write is said on stderr.
+async fn record<S: Store>(
+    store: &S,
+    kind: AuditKind,
+    user: Option<UserId>,
+    detail: String,
+    now: i64,
+) {
+    let event = AuditEvent {
+        at: now,
+        kind,
+        user_id: user.map(|id| id.to_string()),
+        session_id: None,
+        actor: "operator".to_owned(),
+        client_address: None,
+        detail: Some(detail),
+    };
+    if let Err(e) = store.record(&event).await {
+        tracing::warn!(error = %e, "audit event not stored; the change stands");
     }
 }
 

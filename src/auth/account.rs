@@ -9,10 +9,11 @@
 
 use tracing::info;
 
+use super::audit::Describe;
 use super::credential::current_password;
 use super::{Auth, AuthError, ClientInfo, Credential};
 use crate::domain::UserId;
-use crate::store::Store;
+use crate::store::{AuditKind, Store};
 
 impl<S: Store> Auth<S> {
     /// Deletes the credential's user once `current` is shown to be their password;
@@ -35,6 +36,8 @@ impl<S: Store> Auth<S> {
             client_address = client.address.as_deref(),
             "account deleted"
         );
+        let event = self.event(AuditKind::AccountDeleted, Some(client));
+        self.audit(event.user(user.id).session(session_id)).await;
         Ok(sessions)
     }
 

@@ -10,15 +10,17 @@
 //!   revokes every session, so their tokens stop verifying here and on live-mode
 //!   verifiers at once.
 //!
-//! Every change is logged with the admin's user id as `actor`.
+//! Every call is logged and recorded in the audit trail with the admin's user id
+//! as `actor` (reads as `admin_query`, naming the call).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tracing::info;
 
+use super::audit::Describe;
 use super::{Auth, AuthError};
 use crate::domain::{Role, SessionId, User, UserId};
-use crate::store::{RevokeReason, SessionRow, Store, UserQuery};
+use crate::store::{AuditKind, RevokeReason, SessionRow, Store, UserQuery};
 
 /// The largest page the list calls answer.
 pub const MAX_PAGE_SIZE: u32 = 500;
@@ -72,7 +74,7 @@ fn user_id(raw: &str) -> Result<UserId, AuthError> {
 }
 
 /// The page size asked for: 0 is the default, more than the maximum is refused.
-fn page_size(asked: u32) -> Result<u32, AuthError> {
+pub(super) fn page_size(asked: u32) -> Result<u32, AuthError> {
     match asked {
         0 => Ok(DEFAULT_PAGE_SIZE),
         n if n <= MAX_PAGE_SIZE => Ok(n),
@@ -84,7 +86,7 @@ fn encode_token(raw: &str) -> String {
     URL_SAFE_NO_PAD.encode(raw)
 }
 
-fn decode_token(token: &str) -> Result<Option<String>, AuthError> {
+pub(super) fn decode_token(token: &str) -> Result<Option<String>, AuthError> {
     if token.is_empty() {
         return Ok(None);
     }
@@ -97,7 +99,7 @@ fn decode_token(token: &str) -> Result<Option<String>, AuthError> {
 }
 
 /// Takes one more item than asked for to learn whether a next page exists.
-fn paged<T>(mut items: Vec<T>, size: u32, token_of: impl Fn(&T) -> String) -> Page<T> {
+pub(super) fn paged<T>(mut items: Vec<T>, size: u32, token_of: impl Fn(&T) -> String) -> Page<T> {
     let more = items.len() > size as usize;
     items.truncate(size as usize);
     let next_page_token = more.then(|| items.last().map(&token_of)).flatten();
@@ -108,6 +110,22 @@ fn paged<T>(mut items: Vec<T>, size: u32, token_of: impl Fn(&T) -> String) -> Pa
 }
 
 impl<S: Store> AdminAccounts<'_, S> {
+    pub(super) fn auth(&self) -> &Auth<S> {
+        self.auth
+    }
+
+    /// Records what the admin did, about `user` when there is one.
+    pub(super) async fn record(&self, kind: AuditKind, user: Option<UserId>, detail: &str) {
+        let mut event = self.auth.event(kind, None).actor(&self.actor);
+        if let Some(user) = user {
+            event = event.user(user);
+        }
+        if !detail.is_empty() {
+            event = event.detail(detail);
+        }
+        self.auth.audit(event).await;
+    }
+
     /// Users by email, filtered by an email prefix and a role.
     pub async fn list_users(&self, filter: UserFilter) -> Result<Page<User>, AuthError> {
         let size = page_size(filter.page_size)?;
@@ -132,13 +150,17 @@ impl<S: Store> AdminAccounts<'_, S> {
             .await
             .map_err(AuthError::from_store)?;
         let users = rows.into_iter().map(|row| row.into_user()).collect();
+        self.record(AuditKind::AdminQuery, None, "ListUsers").await;
         Ok(paged(users, size, |u: &User| u.email.as_str().to_owned()))
     }
 
     /// One user.
     pub async fn get_user(&self, id: &str) -> Result<User, AuthError> {
         let id = user_id(id)?;
-        self.existing(id).await
+        let user = self.existing(id).await?;
+        self.record(AuditKind::AdminQuery, Some(id), "GetUser")
+            .await;
+        Ok(user)
     }
 
     /// Disables (or enables again) a user; disabling revokes every session of
@@ -156,6 +178,12 @@ impl<S: Store> AdminAccounts<'_, S> {
         let sessions = revoked.len();
         self.auth.revocations.remember_ids(revoked, now);
         let user = self.existing(id).await?;
+        let kind = if disabled {
+            AuditKind::AccountDisabled
+        } else {
+            AuditKind::AccountEnabled
+        };
+        self.record(kind, Some(id), "").await;
         info!(
             actor = %self.actor,
             user_id = %id,
@@ -199,6 +227,8 @@ impl<S: Store> AdminAccounts<'_, S> {
                 .map_err(AuthError::from_store)?
             {
                 info!(actor = %self.actor, user_id = %id, roles = ?wanted, "admin: roles set");
+                self.record(AuditKind::RolesChanged, Some(id), &wanted.join(","))
+                    .await;
                 return Ok(wanted);
             }
         }
@@ -231,6 +261,8 @@ impl<S: Store> AdminAccounts<'_, S> {
             .user_sessions(id, now, after, size + 1)
             .await
             .map_err(AuthError::from_store)?;
+        self.record(AuditKind::AdminQuery, Some(id), "ListSessions")
+            .await;
         Ok(paged(rows, size, |s: &SessionRow| {
             format!("{} {}", s.created_at, s.id)
         }))
@@ -252,6 +284,9 @@ impl<S: Store> AdminAccounts<'_, S> {
             .revoke(sid, RevokeReason::Admin, self.auth.clock.now())
             .await?;
         info!(actor = %self.actor, user_id = %owner, session_id = %sid, was_live, "admin: session revoked");
+        let event = self.auth.event(AuditKind::SessionsRevoked, None);
+        let event = event.actor(&self.actor).user(owner).session(sid);
+        self.auth.audit(event).await;
         Ok(was_live)
     }
 
@@ -269,6 +304,8 @@ impl<S: Store> AdminAccounts<'_, S> {
         let sessions = revoked.len();
         self.auth.revocations.remember_ids(revoked, now);
         info!(actor = %self.actor, user_id = %id, sessions_revoked = sessions, "admin: all sessions revoked");
+        self.record(AuditKind::SessionsRevoked, Some(id), "all")
+            .await;
         Ok(sessions)
     }
 
@@ -277,6 +314,7 @@ impl<S: Store> AdminAccounts<'_, S> {
         let id = user_id(id)?;
         let sessions = self.auth.delete(id).await?;
         info!(actor = %self.actor, user_id = %id, sessions_revoked = sessions, "admin: user deleted");
+        self.record(AuditKind::AccountDeleted, Some(id), "").await;
         Ok(sessions)
     }
 

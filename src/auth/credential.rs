@@ -8,9 +8,10 @@
 
 use tracing::info;
 
+use super::audit::Describe;
 use super::{Auth, AuthError, ClientInfo};
 use crate::domain::{Password, SessionId, UserId};
-use crate::store::{Store, UserRow};
+use crate::store::{AuditKind, Store, UserRow};
 use crate::token::refresh::RefreshToken;
 
 /// How the caller shows who they are.
@@ -71,6 +72,10 @@ impl<S: Store> Auth<S> {
                 action,
                 "refused"
             );
+            let event = self.event(AuditKind::LoginFailed, Some(client));
+            let detail = format!("INVALID_CREDENTIALS ({action})");
+            self.audit(event.user(user.id).session(session_id).detail(detail))
+                .await;
             return Err(AuthError::InvalidCredentials);
         }
         self.throttle

@@ -12,10 +12,11 @@
 
 use tracing::{debug, info, warn};
 
+use super::audit::{ANONYMOUS, Describe};
 use super::tokens::Holder;
 use super::{Auth, AuthError, ClientInfo, IssuedTokens};
 use crate::domain::{Email, Password, SessionId, User};
-use crate::store::{NewSession, Store, UserRow};
+use crate::store::{AuditKind, NewSession, Store, UserRow};
 use crate::token::refresh::RefreshToken;
 
 impl<S: Store> Auth<S> {
@@ -38,12 +39,19 @@ impl<S: Store> Auth<S> {
         let user = match self.check_password(&email, &password).await {
             Ok((Some(user), true)) => user,
             Ok((known, _)) => {
+                let known = known.map(|u| u.id);
                 info!(
-                    user_id = known.map(|u| u.id.to_string()),
+                    user_id = known.map(|id| id.to_string()),
                     client_address = client.address.as_deref(),
                     reason = "INVALID_CREDENTIALS",
                     "login failed"
                 );
+                let event = self.event(AuditKind::LoginFailed, Some(client));
+                let event = match known {
+                    Some(id) => event.user(id),
+                    None => event.actor(ANONYMOUS),
+                };
+                self.audit(event.detail("INVALID_CREDENTIALS")).await;
                 return Err(AuthError::InvalidCredentials);
             }
             Err(e) => {
@@ -65,6 +73,9 @@ impl<S: Store> Auth<S> {
                 reason = "ACCOUNT_DISABLED",
                 "login refused"
             );
+            let event = self.event(AuditKind::LoginFailed, Some(client));
+            self.audit(event.user(user.id).detail("ACCOUNT_DISABLED"))
+                .await;
             return Err(AuthError::AccountDisabled);
         }
         if self.hasher.needs_rehash(&user.password_hash, &password) {
@@ -151,6 +162,8 @@ impl<S: Store> Auth<S> {
             .await
             .map_err(AuthError::from_store)?;
         info!(user_id = %user.id, session_id = %session_id, client_address = client.address.as_deref(), "login ok");
+        let event = self.event(AuditKind::LoginSucceeded, Some(client));
+        self.audit(event.user(user.id).session(session_id)).await;
         Ok(self.pair(access_token, refresh_token))
     }
 }

@@ -131,6 +131,11 @@ impl<S: Store> Auth<S> {
             .purge_one_time(now)
             .await
             .map_err(AuthError::from_store)?;
-        Ok(sessions + windows + tombstones + one_time + keys.len() as u64)
+        let audit = self
+            .store
+            .purge_audit(now.saturating_sub(self.audit_retention_secs))
+            .await
+            .map_err(AuthError::from_store)?;
+        Ok(sessions + windows + tombstones + one_time + audit + keys.len() as u64)
     }
 }

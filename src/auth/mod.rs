@@ -11,6 +11,7 @@
 //! | `account.rs` | DeleteAccount (and the deletion the admin API shares) |
 //! | `admin.rs` | the admin API: users, roles, sessions |
 //! | `recovery.rs` | password reset and email verification tokens |
+//! | `audit.rs` | recording security events (best effort), ListAuditEvents |
 //! | `roles.rs` | granting and revoking roles (operator commands) |
 //! | `maintenance.rs` | the revocation catch-up and the purge the server runs in the background |
 //!
@@ -22,6 +23,7 @@
 
 mod account;
 mod admin;
+mod audit;
 mod credential;
 mod error;
 mod keyring;
@@ -41,6 +43,7 @@ mod verify;
 use std::time::Duration;
 
 pub use admin::{AdminAccounts, MAX_PAGE_SIZE, Page, UserFilter};
+pub use audit::AuditFilter;
 pub use credential::Credential;
 pub use error::AuthError;
 pub use keyring::VerifySettings;
@@ -82,6 +85,8 @@ pub struct Policy {
     pub login_attempts: throttle::Limits,
     /// How long a deleted account's email stays taken.
     pub email_reuse_delay: Duration,
+    /// How long audit events are kept.
+    pub audit_retention: Duration,
     /// How long a password-reset token works.
     pub password_reset_ttl: Duration,
     /// How long an email-verification token works.
@@ -103,6 +108,7 @@ pub struct Auth<S: Store> {
     refresh_ttl_secs: i64,
     email_reuse_delay_secs: i64,
     reset_ttl_secs: i64,
+    audit_retention_secs: i64,
     verification_ttl_secs: i64,
     /// Derives successors and forgives one retry within this many seconds, when set.
     reuse_grace: Option<(aws_lc_rs::hmac::Key, i64)>,
@@ -143,6 +149,7 @@ impl<S: Store> Auth<S> {
             refresh_ttl_secs: secs(policy.refresh_ttl),
             email_reuse_delay_secs: secs(policy.email_reuse_delay),
             reset_ttl_secs: secs(policy.password_reset_ttl),
+            audit_retention_secs: secs(policy.audit_retention),
             verification_ttl_secs: secs(policy.email_verification_ttl),
             reuse_grace: (!policy.refresh_reuse_grace.is_zero())
                 .then(|| (parts.successor_key, secs(policy.refresh_reuse_grace))),

@@ -9,10 +9,11 @@
 
 use tracing::info;
 
+use super::audit::Describe;
 use super::credential::current_password;
 use super::{Auth, AuthError, ClientInfo, Credential};
 use crate::domain::{Password, SessionId};
-use crate::store::Store;
+use crate::store::{AuditKind, Store};
 
 /// What a password change did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +68,8 @@ impl<S: Store> Auth<S> {
             client_address = client.address.as_deref(),
             "password changed; the user's other sessions revoked"
         );
+        let event = self.event(AuditKind::PasswordChanged, Some(client));
+        self.audit(event.user(user.id).session(session_id)).await;
         Ok(PasswordChanged {
             kept_session: session_id,
             revoked_sessions,

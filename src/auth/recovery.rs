@@ -13,9 +13,10 @@
 
 use tracing::info;
 
+use super::audit::Describe;
 use super::{Auth, AuthError};
 use crate::domain::{Email, Password};
-use crate::store::{Purpose, Store};
+use crate::store::{AuditKind, Purpose, Store};
 use crate::token::refresh::RefreshToken;
 
 /// A single-use token just made: the secret for the mail, and its end.
@@ -72,6 +73,9 @@ impl<S: Store> Auth<S> {
             purpose = purpose.as_str(),
             "admin: single-use token issued"
         );
+        let event = self.event(AuditKind::TokenIssued, None);
+        self.audit(event.actor(actor).detail(purpose.as_str()))
+            .await;
         Ok(OneTimeToken { token, expires_at })
     }
 
@@ -103,6 +107,8 @@ impl<S: Store> Auth<S> {
         let sessions = revoked.len();
         self.revocations.remember_ids(revoked, now);
         info!(user_id = %user, sessions_revoked = sessions, "password reset; every session revoked");
+        self.audit(self.event(AuditKind::PasswordReset, None).user(user))
+            .await;
         Ok(sessions)
     }
 
@@ -119,6 +125,8 @@ impl<S: Store> Auth<S> {
             .map_err(AuthError::from_store)?
             .ok_or(AuthError::TokenInvalid)?;
         info!(user_id = %user, "email verified");
+        self.audit(self.event(AuditKind::EmailVerified, None).user(user))
+            .await;
         Ok(())
     }
 }

@@ -5,9 +5,10 @@
 
 use tracing::{debug, info};
 
+use super::audit::Describe;
 use super::{Auth, AuthError, ClientInfo};
 use crate::domain::{DEFAULT_ROLE, Email, Password, User, UserId};
-use crate::store::{Store, StoreError, UserRow};
+use crate::store::{AuditKind, Store, StoreError, UserRow};
 
 impl<S: Store> Auth<S> {
     /// Registers a user with the default role.
@@ -67,6 +68,8 @@ impl<S: Store> Auth<S> {
         match created {
             Ok(()) => {
                 info!(user_id = %user.id, client_address = client.address.as_deref(), "registered");
+                let event = self.event(AuditKind::Registered, Some(client));
+                self.audit(event.user(user.id)).await;
                 Ok(user.into_user())
             }
             Err(StoreError::Conflict) => {

@@ -26,6 +26,16 @@ pub enum RoleEdit {
     Revoke { keep_sessions: bool },
 }
 
+impl RoleEdit {
+    /// What the edit does, in a word.
+    pub fn verb(self) -> &'static str {
+        match self {
+            RoleEdit::Grant => "granted",
+            RoleEdit::Revoke { .. } => "revoked",
+        }
+    }
+}
+
 /// Applies `edit` to `role` for the user with `email`, at `now`. A conditional
 /// update per attempt: a concurrent change makes it miss, and the roles are read
 /// again.

@@ -39,10 +39,11 @@
 
 use tracing::{debug, info, warn};
 
+use super::audit::Describe;
 use super::tokens::{Holder, offload_error};
 use super::{Auth, AuthError, ClientInfo, IssuedTokens};
 use crate::domain::SessionId;
-use crate::store::{NextToken, RefreshRow, RevokeReason, Rotation, Store};
+use crate::store::{AuditKind, NextToken, RefreshRow, RevokeReason, Rotation, Store};
 use crate::token::refresh::RefreshToken;
 
 impl<S: Store> Auth<S> {
@@ -133,6 +134,9 @@ impl<S: Store> Auth<S> {
                             client_address = client.address.as_deref(),
                             "refresh token reuse detected (concurrent); session revoked"
                         );
+                        let event = self.event(AuditKind::RefreshTokenReused, Some(client));
+                        self.audit(event.user(row.user_id).session(row.session_id))
+                            .await;
                         Err(AuthError::RefreshTokenReused)
                     }
                     RevokeReason::Logout
@@ -195,6 +199,14 @@ impl<S: Store> Auth<S> {
                 client_address = client.address.as_deref(),
                 "logged out everywhere"
             );
+            let event = self.event(AuditKind::LoggedOut, Some(client));
+            self.audit(
+                event
+                    .user(row.user_id)
+                    .session(row.session_id)
+                    .detail("all"),
+            )
+            .await;
         } else if self
             .revoke(row.session_id, RevokeReason::Logout, now)
             .await?
@@ -205,6 +217,9 @@ impl<S: Store> Auth<S> {
                 client_address = client.address.as_deref(),
                 "logged out"
             );
+            let event = self.event(AuditKind::LoggedOut, Some(client));
+            self.audit(event.user(row.user_id).session(row.session_id))
+                .await;
         }
         Ok(())
     }
@@ -304,6 +319,9 @@ impl<S: Store> Auth<S> {
                 client_address = client.address.as_deref(),
                 "refresh token reuse detected; session revoked"
             );
+            let event = self.event(AuditKind::RefreshTokenReused, Some(client));
+            self.audit(event.user(row.user_id).session(row.session_id))
+                .await;
             return Err(AuthError::RefreshTokenReused);
         }
         Ok(())

@@ -70,6 +70,9 @@ pub struct ServeArgs {
     /// again: 0s (at once) to 365d.
     #[arg(long, env = "TESSERA_EMAIL_REUSE_DELAY", default_value = defaults::EMAIL_REUSE_DELAY)]
     pub email_reuse_delay: String,
+    /// How long audit events are kept before the purge removes them: 1h to 3650d.
+    #[arg(long, env = "TESSERA_AUDIT_RETENTION", default_value = defaults::AUDIT_RETENTION)]
+    pub audit_retention: String,
     /// How long a password-reset token works: 1m to 24h.
     #[arg(long, env = "TESSERA_PASSWORD_RESET_TTL", default_value = defaults::PASSWORD_RESET_TTL)]
     pub password_reset_ttl: String,

@@ -10,6 +10,8 @@ pub const REFRESH_TTL: &str = "7d";
 pub const REFRESH_REUSE_GRACE: &str = "0s";
 /// How long a deleted account's email stays taken (0: free at once).
 pub const EMAIL_REUSE_DELAY: &str = "0s";
+/// How long audit events are kept.
+pub const AUDIT_RETENTION: &str = "90d";
 pub const PASSWORD_RESET_TTL: &str = "15m";
 pub const EMAIL_VERIFICATION_TTL: &str = "24h";
 /// argon2id at OWASP's recommendation: 19 MiB, 2 passes, 1 lane.

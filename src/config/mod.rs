@@ -68,6 +68,8 @@ pub struct Config {
     pub refresh_reuse_grace: Duration,
     /// How long a deleted account's email stays taken (0: free at once).
     pub email_reuse_delay: Duration,
+    /// How long audit events are kept.
+    pub audit_retention: Duration,
     /// How long a password-reset token works.
     pub password_reset_ttl: Duration,
     /// How long an email-verification token works.
@@ -162,6 +164,15 @@ impl Config {
                     Duration::ZERO,
                 )?,
                 Duration::from_secs(365 * 86_400),
+            )?,
+            audit_retention: at_most(
+                "TESSERA_AUDIT_RETENTION",
+                duration(
+                    "TESSERA_AUDIT_RETENTION",
+                    &args.audit_retention,
+                    Duration::from_secs(3600),
+                )?,
+                Duration::from_secs(3650 * 86_400),
             )?,
             password_reset_ttl: at_most(
                 "TESSERA_PASSWORD_RESET_TTL",
@@ -311,6 +322,7 @@ impl Config {
             refresh_ttl: defaults::REFRESH_TTL.into(),
             refresh_reuse_grace: defaults::REFRESH_REUSE_GRACE.into(),
             email_reuse_delay: defaults::EMAIL_REUSE_DELAY.into(),
+            audit_retention: defaults::AUDIT_RETENTION.into(),
             password_reset_ttl: defaults::PASSWORD_RESET_TTL.into(),
             email_verification_ttl: defaults::EMAIL_VERIFICATION_TTL.into(),
             password_hash: defaults::PASSWORD_HASH.into(),

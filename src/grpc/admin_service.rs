@@ -12,9 +12,9 @@ use tracing::instrument;
 
 use super::convert::{count, session, timestamp, user};
 use super::request::to_completion;
-use crate::auth::{Auth, OneTimeToken, UserFilter};
+use crate::auth::{AuditFilter, Auth, OneTimeToken, UserFilter};
 use crate::proto::{self, admin_service_server::AdminService};
-use crate::store::Store;
+use crate::store::{AuditRow, Store};
 use crate::token::AccessClaims;
 use crate::verifier::{bearer_token, require_role};
 
@@ -217,6 +217,28 @@ impl<S: Store> AdminService for AdminGrpc<S> {
         }))
     }
 
+    #[instrument(skip_all, fields(rpc = "ListAuditEvents"))]
+    async fn list_audit_events(
+        &self,
+        request: Request<proto::ListAuditEventsRequest>,
+    ) -> Result<Response<proto::ListAuditEventsResponse>, Status> {
+        let actor = actor(&request)?;
+        let req = request.into_inner();
+        let filter = AuditFilter {
+            user_id: req.user_id,
+            kind: req.kind,
+            since: req.since.map(|t| t.seconds),
+            until: req.until.map(|t| t.seconds),
+            page_token: req.page_token,
+            page_size: req.page_size,
+        };
+        let page = self.auth.admin(&actor).list_audit_events(filter).await?;
+        Ok(Response::new(proto::ListAuditEventsResponse {
+            events: page.items.into_iter().map(audit_event).collect(),
+            next_page_token: page.next_page_token.unwrap_or_default(),
+        }))
+    }
+
     #[instrument(skip_all, fields(rpc = "CreatePasswordResetToken"))]
     async fn create_password_reset_token(
         &self,
@@ -242,6 +264,21 @@ impl<S: Store> AdminService for AdminGrpc<S> {
         })
         .await?;
         Ok(Response::new(one_time(made)))
+    }
+}
+
+/// An audit event as ListAuditEvents answers it.
+fn audit_event(row: AuditRow) -> proto::AuditEvent {
+    let e = row.event;
+    proto::AuditEvent {
+        id: row.id,
+        time: Some(timestamp(e.at)),
+        kind: e.kind.as_str().to_owned(),
+        user_id: e.user_id.unwrap_or_default(),
+        session_id: e.session_id.unwrap_or_default(),
+        actor: e.actor,
+        client_address: e.client_address.unwrap_or_default(),
+        detail: e.detail.unwrap_or_default(),
     }
 }
 

@@ -262,6 +262,7 @@ impl<S: Store> Wired<S> {
                 registrations_per_address: config.registrations_per_address_per_minute,
             },
             email_reuse_delay: config.email_reuse_delay,
+            audit_retention: config.audit_retention,
             password_reset_ttl: config.password_reset_ttl,
             email_verification_ttl: config.email_verification_ttl,
         };

@@ -8,6 +8,7 @@
 //! | [`SessionStore`] | sessions, refresh-token hashes, rotation, revocation |
 //! | [`KeyStore`] | the sealed signing keys every instance shares |
 //! | [`OneTimeStore`] | single-use tokens: password reset, email verification |
+//! | [`AuditStore`] | the audit trail of security events |
 //! | [`BudgetStore`] | the failed-login counters every instance shares |
 //! | [`Lifecycle`] | migrations, health, closing, the change feed |
 //!
@@ -20,6 +21,7 @@
 //! and tell other instances what changed.
 
 pub mod accounts;
+pub mod audit;
 mod budget;
 mod error;
 mod keys;
@@ -31,6 +33,7 @@ pub mod sqlite;
 mod users;
 
 pub use accounts::{AccountStore, SessionRow, UserQuery};
+pub use audit::{AuditEvent, AuditKind, AuditQuery, AuditRow, AuditStore};
 pub use budget::{Admission, BudgetStore, Window};
 pub use error::StoreError;
 pub use keys::{KeyRow, KeyStore};
@@ -50,6 +53,7 @@ pub trait Store:
     + AccountStore
     + SessionStore
     + OneTimeStore
+    + AuditStore
     + KeyStore
     + BudgetStore
     + Lifecycle
@@ -64,6 +68,7 @@ impl<T> Store for T where
         + AccountStore
         + SessionStore
         + OneTimeStore
+        + AuditStore
         + KeyStore
         + BudgetStore
         + Lifecycle

@@ -7,6 +7,7 @@ mod relay;
 
 mod account;
 mod admin;
+mod audit;
 mod binary;
 mod connections;
 mod data_dir;

@@ -14,6 +14,7 @@
 //! `listen_changes`.
 
 mod accounts;
+mod audit;
 mod budget;
 mod keys;
 mod lifecycle;
