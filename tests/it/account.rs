@@ -146,19 +146,25 @@ async fn live_verifiers_see_the_deletion(backend: Backend) {
     assert_eq!(sids, vec![harness::session_of(&mine.access_token)]);
 }
 
-/// Register, change the password (the other sessions end), delete, register again.
+/// The story: register, change the password (the other sessions end),
+/// reset it, delete the account, and register the email again once the tombstone
+/// delay has passed.
 async fn an_account_from_registration_to_deletion_and_back(backend: Backend) {
-    let server = harness::spawn(backend).await;
+    let server = harness::spawn_stepped(backend, |c| {
+        c.email_reuse_delay = Duration::from_secs(600);
+    })
+    .await;
+    let admin = crate::admin::Admin::of(&server).await;
     let address = email("story");
     let (first_user, mine) = server.login_as(&address).await;
     let other = server.new_session(&address).await;
-    let new_password = "a new passphrase for the story";
+    let changed = "a new passphrase for the story";
     server
         .client()
         .change_password(ChangePasswordRequest {
             refresh_token: mine.refresh_token.clone(),
             current_password: PASSWORD.into(),
-            new_password: new_password.into(),
+            new_password: changed.into(),
             ..Default::default()
         })
         .await
@@ -170,29 +176,81 @@ async fn an_account_from_registration_to_deletion_and_back(backend: Backend) {
     );
     assert!(server.verify(&mine.access_token).await.is_ok());
 
-    // The old password no longer deletes; the new one does, by refresh token too.
+    // Forgotten after all: an admin's reset token sets another, and ends every session.
+    let request = admin.ask(tessera::proto::CreatePasswordResetTokenRequest {
+        email: address.clone(),
+    });
+    let token = admin
+        .client()
+        .create_password_reset_token(request)
+        .await
+        .unwrap()
+        .into_inner()
+        .token;
+    let reset = "the reset passphrase";
+    let revoked = server
+        .client()
+        .reset_password(tessera::proto::ResetPasswordRequest {
+            token,
+            new_password: reset.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .revoked_sessions;
+    assert_eq!(revoked, 1);
+    assert_error(
+        server.verify(&mine.access_token).await,
+        Code::Unauthenticated,
+        "TOKEN_REVOKED",
+    );
+    assert_error(
+        server.login(&address, changed).await,
+        Code::Unauthenticated,
+        "INVALID_CREDENTIALS",
+    );
+    let last = server.login(&address, reset).await.unwrap().tokens.unwrap();
+
+    // The old password no longer deletes; the current one does, by refresh token too.
     let by_refresh = |password: &str| {
         let mut client = server.client();
         let request = DeleteAccountRequest {
-            refresh_token: mine.refresh_token.clone(),
+            refresh_token: last.refresh_token.clone(),
             current_password: password.into(),
             ..Default::default()
         };
         async move { client.delete_account(request).await }
     };
     assert_error(
-        by_refresh(PASSWORD).await,
+        by_refresh(changed).await,
         Code::Unauthenticated,
         "INVALID_CREDENTIALS",
     );
-    let answer = by_refresh(new_password).await.unwrap().into_inner();
-    assert_eq!(answer.revoked_sessions, 1);
+    assert_eq!(
+        by_refresh(reset)
+            .await
+            .unwrap()
+            .into_inner()
+            .revoked_sessions,
+        1
+    );
 
-    let second_user = server.register(&address).await;
+    // The email waits out the tombstone delay, then belongs to someone new.
+    let register = || {
+        let mut client = server.client();
+        let request = tessera::proto::RegisterRequest {
+            email: address.clone(),
+            password: PASSWORD.into(),
+        };
+        async move { client.register(request).await }
+    };
+    assert_error(register().await, Code::AlreadyExists, "EMAIL_TAKEN");
+    server.clock.advance(Duration::from_secs(600));
+    let second_user = register().await.unwrap().into_inner().user.unwrap();
     assert_ne!(second_user.id, first_user.id);
     assert!(server.login(&address, PASSWORD).await.is_ok());
     assert_error(
-        server.login(&address, new_password).await,
+        server.login(&address, reset).await,
         Code::Unauthenticated,
         "INVALID_CREDENTIALS",
     );
