@@ -32,6 +32,16 @@ pub(super) fn current_password(raw: String) -> Result<Password, AuthError> {
 }
 
 impl<S: Store> Auth<S> {
+    /// A new password from the request's `new_password`, under the rules of Register.
+    pub(super) fn new_password(&self, raw: String) -> Result<Password, AuthError> {
+        let rules = self.hasher.rules();
+        Password::new(raw, rules).map_err(|problem| AuthError::WeakPassword {
+            field: "new_password",
+            problem,
+            rules,
+        })
+    }
+
     /// The credential's user and session, once `current` is shown to be their
     /// password (under the failed-login budget). `action` names the RPC in the log.
     pub(super) async fn confirm(

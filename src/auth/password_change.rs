@@ -12,7 +12,7 @@ use tracing::info;
 use super::audit::Describe;
 use super::credential::current_password;
 use super::{Auth, AuthError, ClientInfo, Credential};
-use crate::domain::{Password, SessionId};
+use crate::domain::SessionId;
 use crate::store::{AuditKind, Store};
 
 /// What a password change did.
@@ -34,12 +34,7 @@ impl<S: Store> Auth<S> {
         client: &ClientInfo,
     ) -> Result<PasswordChanged, AuthError> {
         let current = current_password(current)?;
-        let rules = self.hasher.rules();
-        let new = Password::new(new, rules).map_err(|problem| AuthError::WeakPassword {
-            field: "new_password",
-            problem,
-            rules,
-        })?;
+        let new = self.new_password(new)?;
         // Both are the caller's own input: refusing this first tells them nothing.
         if new.expose() == current.expose() {
             return Err(AuthError::PasswordUnchanged);

@@ -15,7 +15,7 @@ use tracing::info;
 
 use super::audit::Describe;
 use super::{Auth, AuthError};
-use crate::domain::{Email, Password};
+use crate::domain::Email;
 use crate::store::{AuditKind, Purpose, Store};
 use crate::token::refresh::RefreshToken;
 
@@ -85,12 +85,7 @@ impl<S: Store> Auth<S> {
             field: "token",
             problem: "is required",
         })?;
-        let rules = self.hasher.rules();
-        let new = Password::new(new, rules).map_err(|problem| AuthError::WeakPassword {
-            field: "new_password",
-            problem,
-            rules,
-        })?;
+        let new = self.new_password(new)?;
         // Hashed before the token is spent: a full hashing queue leaves it unspent.
         let hash = self
             .hasher

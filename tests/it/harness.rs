@@ -322,6 +322,19 @@ impl TestServer {
             .map(|_| ())
     }
 
+    /// A WatchRevocations stream past its (empty) first snapshot.
+    pub async fn watch_from_nothing(&self) -> tonic::Streaming<tessera::proto::RevocationEvent> {
+        let mut stream = self
+            .client()
+            .watch_revocations(tessera::proto::WatchRevocationsRequest {})
+            .await
+            .unwrap()
+            .into_inner();
+        let snapshot = stream.message().await.unwrap().unwrap();
+        assert!(snapshot.sessions.is_empty());
+        stream
+    }
+
     pub async fn verify(&self, access_token: &str) -> Result<Claims, Status> {
         self.client()
             .verify(VerifyRequest {
@@ -377,6 +390,27 @@ pub fn bad_request_field(status: &Status) -> String {
         .get_details_bad_request()
         .expect("a BadRequest detail");
     bad.field_violations[0].field.clone()
+}
+
+/// The session ids of the next event on a WatchRevocations stream (within 5 s).
+pub async fn next_revoked(
+    stream: &mut tonic::Streaming<tessera::proto::RevocationEvent>,
+) -> Vec<String> {
+    let event = tokio::time::timeout(Duration::from_secs(5), stream.message())
+        .await
+        .expect("an event within 5 s")
+        .unwrap()
+        .unwrap();
+    event.sessions.into_iter().map(|s| s.session_id).collect()
+}
+
+/// Asserts that Verify refuses `access_token` as revoked.
+pub async fn assert_revoked(server: &TestServer, access_token: &str) {
+    assert_error(
+        server.verify(access_token).await,
+        Code::Unauthenticated,
+        "TOKEN_REVOKED",
+    );
 }
 
 /// The session id (`sid`) an access token carries, read without verifying it.

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use tessera::proto::{ChangePasswordRequest, ChangePasswordResponse, WatchRevocationsRequest};
+use tessera::proto::{ChangePasswordRequest, ChangePasswordResponse};
 use tonic::{Code, Status};
 
 use crate::harness::{self, Backend, PASSWORD, TestServer, assert_error, email, on_both_backends};
@@ -203,28 +203,14 @@ async fn live_verifiers_see_the_other_sessions_end(backend: Backend) {
     let email = email("watched");
     let (_, mine) = server.login_as(&email).await;
     let other = server.new_session(&email).await;
-    let mut stream = server
-        .client()
-        .watch_revocations(WatchRevocationsRequest {})
-        .await
-        .unwrap()
-        .into_inner();
-    let snapshot = stream.message().await.unwrap().unwrap();
-    assert!(snapshot.sessions.is_empty());
+    let mut stream = server.watch_from_nothing().await;
     change(&server, by_access(&mine.access_token, PASSWORD, NEW))
         .await
         .unwrap();
-    let event = tokio::time::timeout(Duration::from_secs(5), stream.message())
-        .await
-        .expect("an event within 5 s")
-        .unwrap()
-        .unwrap();
-    let sids: Vec<_> = event
-        .sessions
-        .iter()
-        .map(|s| s.session_id.clone())
-        .collect();
-    assert_eq!(sids, vec![harness::session_of(&other.access_token)]);
+    assert_eq!(
+        harness::next_revoked(&mut stream).await,
+        vec![harness::session_of(&other.access_token)]
+    );
 }
 
 on_both_backends!(
