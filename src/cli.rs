@@ -13,6 +13,7 @@ use tessera::config::{
     Config, ConfigError, LogFormat, ServeArgs, StoreArgs, StoreConfig, TokenArgs, TokenConfig,
     defaults,
 };
+use tessera::healthcheck::HealthcheckArgs;
 use tessera::server::{self, ServeError};
 
 /// tessera: a gRPC authentication service.
@@ -39,6 +40,9 @@ pub enum Command {
     /// (see docs/PERFORMANCE.md). A flag given twice takes its last value.
     #[command(args_override_self = true)]
     Bench(Box<BenchArgs>),
+    /// Ask a running tessera whether it serves: exit 0 when SERVING, 1 otherwise,
+    /// one line either way (a container's HEALTHCHECK).
+    Healthcheck(HealthcheckArgs),
     /// Manage users' roles (operator-side, on the same database as serve).
     Users {
         #[command(subcommand)]
@@ -119,6 +123,7 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve(*args),
         Command::Bench(args) => bench(&args),
+        Command::Healthcheck(args) => tessera::healthcheck::run(&args),
         Command::Migrate(store) => operator(|| StoreConfig::from_args(store), migrate),
         Command::Keys {
             command:

@@ -12,23 +12,24 @@
 //! | | [`crypto`] | the system CSPRNG and SHA-256 |
 //! | | [`domain`] | `Email`, `Password`, `PasswordHash`, `UserId`, `SessionId`, `Role`, `User`: validated on construction |
 //! | building blocks | [`token`] | claims, the one verification path, JWKs, the revoked-session set; keys, issuing, sealing (server) |
-//! | | [`password`] | the `Hasher` seam over the password algorithm (bcrypt), off the runtime |
+//! | | [`password`] | the `Hasher` seam over the password algorithms (argon2id, bcrypt), off the runtime |
 //! | | [`offload`] | low-priority thread pools with bounded queues for CPU-heavy work |
 //! | | [`store`] | role traits composed into `Store`; the SQL, once, for SQLite and PostgreSQL |
 //! | | [`config`] | flags and `TESSERA_*` variables parsed into a validated [`config::Config`] |
-//! | use cases | [`auth`] | register, login, session (refresh, logout), verify, roles; throttle, keys, revocations |
+//! | use cases | [`auth`] | register, login, session (refresh, logout), password change, account deletion, admin API, reset and verification tokens, audit, verify, roles; throttle, keys, revocations |
 //! | transport | [`grpc`] | thin handlers, proto <-> domain, the one mapping from errors to `tonic::Status` |
 //! | | [`verifier`] | in-process verification for other services: JWKS cache, revocation stream, interceptor, layer |
 //! | wiring | [`server`] | start-up, serving, graceful shutdown, the sync, health and purge tasks |
 //! | | [`admin`] | the operator's subcommands: `migrate`, `keys`, `users` |
 //! | tools | [`bench`] | `tessera bench`: the load generator and the machine's floors (talks to the server over gRPC only) |
+//! | | [`healthcheck`] | `tessera healthcheck`: asks a running server's health service |
 //! | | [`telemetry`] | tracing subscriber set-up |
 //!
 //! Where a change goes:
 //! - a new RPC: the proto, a handler in `grpc/auth_service.rs`, one use-case file in
 //!   `auth/` (and a method on a role trait in `store/`, its SQL in `store/sql/`);
 //! - a new password algorithm: `password/` only (a variant of `Algorithm`, a file
-//!   beside `bcrypt.rs`);
+//!   beside `argon2id.rs` and `bcrypt.rs`);
 //! - a new HTTP endpoint: a new `http/` module beside `grpc/`, over the same `Auth`,
 //!   served from `server/serve.rs`;
 //! - a new gRPC service (such as Envoy's ext_authz): a file in `grpc/` and one
@@ -54,6 +55,8 @@ pub mod bench;
 pub mod config;
 #[cfg(feature = "server")]
 pub mod domain;
+#[cfg(feature = "server")]
+pub mod healthcheck;
 #[cfg(feature = "server")]
 pub mod offload;
 #[cfg(feature = "server")]

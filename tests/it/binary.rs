@@ -8,7 +8,7 @@ use tessera::proto::auth_service_client::AuthServiceClient;
 use tonic::Code;
 use tonic_types::StatusExt;
 
-fn tessera() -> Command {
+pub fn tessera() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tessera"));
     // Only what the test sets: no TESSERA_* from the developer's shell.
     for (key, _) in std::env::vars() {
@@ -122,16 +122,16 @@ fn a_signing_key_that_is_not_an_rsa_pkcs8_pem_exits_2() {
 }
 
 /// A running `tessera serve` with JSON logs on a pipe.
-struct Running {
+pub struct Running {
     child: std::process::Child,
-    addr: String,
+    pub addr: String,
     logs: std::sync::mpsc::Receiver<String>,
 }
 
 /// Starts the binary on port 0 with JSON logs at `level`, and waits for its "ready"
 /// event (which names the bound address). Lines are read on a thread, so a server
 /// that never gets ready fails the test instead of hanging it.
-fn start(data: &std::path::Path, cwd: &std::path::Path, level: &str) -> Running {
+pub fn start(data: &std::path::Path, cwd: &std::path::Path, level: &str) -> Running {
     start_limited(data, cwd, level, None)
 }
 
@@ -193,7 +193,7 @@ fn start_limited(
 
 impl Running {
     /// Sends SIGTERM; returns the exit code and every log line written after "ready".
-    async fn terminate(self) -> (Option<i32>, Vec<String>) {
+    pub async fn terminate(self) -> (Option<i32>, Vec<String>) {
         let Running {
             mut child, logs, ..
         } = self;

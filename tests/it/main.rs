@@ -10,6 +10,7 @@ mod admin;
 mod audit;
 mod binary;
 mod connections;
+mod container;
 mod data_dir;
 mod guard;
 mod hashing;
