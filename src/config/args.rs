@@ -70,6 +70,11 @@ pub struct ServeArgs {
     /// again: 0s (at once) to 365d.
     #[arg(long, env = "TESSERA_EMAIL_REUSE_DELAY", default_value = defaults::EMAIL_REUSE_DELAY)]
     pub email_reuse_delay: String,
+    /// Proxies whose forwarding headers are believed: comma-separated CIDR ranges
+    /// (empty: none). From them the client's address is read from
+    /// x-envoy-external-address or the right-most untrusted x-forwarded-for hop.
+    #[arg(long, env = "TESSERA_TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: String,
     /// How long audit events are kept before the purge removes them: 1h to 3650d.
     #[arg(long, env = "TESSERA_AUDIT_RETENTION", default_value = defaults::AUDIT_RETENTION)]
     pub audit_retention: String,

@@ -23,6 +23,7 @@ pub use args::{ServeArgs, StoreArgs, TokenArgs};
 pub use store::{DatabaseKind, DatabaseUrl, MasterKeySource, StoreConfig, TokenConfig};
 
 use crate::password::HashSettings;
+use crate::server::client_addr::TrustedProxies;
 use parse::{at_most, boolean, duration, non_empty, number};
 
 /// A setting that cannot be used. `Display` is the one line the binary prints: it
@@ -68,6 +69,8 @@ pub struct Config {
     pub refresh_reuse_grace: Duration,
     /// How long a deleted account's email stays taken (0: free at once).
     pub email_reuse_delay: Duration,
+    /// Proxies whose forwarding headers name the client's address.
+    pub trusted_proxies: TrustedProxies,
     /// How long audit events are kept.
     pub audit_retention: Duration,
     /// How long a password-reset token works.
@@ -165,6 +168,8 @@ impl Config {
                 )?,
                 Duration::from_secs(365 * 86_400),
             )?,
+            trusted_proxies: TrustedProxies::parse(&args.trusted_proxies)
+                .map_err(|e| ConfigError::new("TESSERA_TRUSTED_PROXIES", e))?,
             audit_retention: at_most(
                 "TESSERA_AUDIT_RETENTION",
                 duration(
@@ -322,6 +327,7 @@ impl Config {
             refresh_ttl: defaults::REFRESH_TTL.into(),
             refresh_reuse_grace: defaults::REFRESH_REUSE_GRACE.into(),
             email_reuse_delay: defaults::EMAIL_REUSE_DELAY.into(),
+            trusted_proxies: String::new(),
             audit_retention: defaults::AUDIT_RETENTION.into(),
             password_reset_ttl: defaults::PASSWORD_RESET_TTL.into(),
             email_verification_ttl: defaults::EMAIL_VERIFICATION_TTL.into(),

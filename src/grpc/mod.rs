@@ -30,3 +30,5 @@ mod watch;
 pub use admin_service::{ADMIN_ROLE, AdminGrpc, AdminGuard};
 #[cfg(feature = "server")]
 pub use auth_service::AuthGrpc;
+#[cfg(feature = "server")]
+pub use request::ClientAddress;

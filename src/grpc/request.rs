@@ -2,6 +2,7 @@
 //! from, and run the use case to completion whatever the client does.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use tonic::{Request, Status};
@@ -33,10 +34,19 @@ where
     }
 }
 
-/// Where the request came from: the peer address and a bounded user agent.
+/// The client's address as the server resolved it for this request: the peer's,
+/// or the one a trusted proxy forwarded (`server/client_addr.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddress(pub IpAddr);
+
+/// Where the request came from: the client's address and a bounded user agent.
 fn client<T>(request: &Request<T>) -> ClientInfo {
+    let address = match request.extensions().get::<ClientAddress>() {
+        Some(ClientAddress(ip)) => Some(*ip),
+        None => request.remote_addr().map(|a| a.ip()),
+    };
     ClientInfo {
-        address: request.remote_addr().map(|a| a.ip().to_string()),
+        address: address.map(|ip| ip.to_string()),
         user_agent: request
             .metadata()
             .get("user-agent")

@@ -41,6 +41,9 @@ use tokio::time::{Instant, Sleep};
 use tonic::body::Body as TonicBody;
 use tonic::service::Routes;
 use tonic::transport::server::TcpConnectInfo;
+
+use super::client_addr::TrustedProxies;
+use crate::grpc::ClientAddress;
 use tonic::{Code, Status};
 use tracing::{debug, warn};
 
@@ -68,6 +71,7 @@ pub(super) async fn serve(
     listener: TcpListener,
     routes: Routes,
     limits: Connections,
+    trusted: Arc<TrustedProxies>,
     stop: impl Future<Output = ()>,
 ) -> JoinSet<()> {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
@@ -104,9 +108,9 @@ pub(super) async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((tcp, peer)) => {
                     peak.saw(limits.max_connections - permits.available_permits());
-                    let routes = routes.clone();
+                    let front = (routes.clone(), trusted.clone());
                     let close = close.clone();
-                    connections.spawn(connection(tcp, peer, permit, routes, limits, close));
+                    connections.spawn(connection(tcp, peer, permit, front, limits, close));
                 }
                 Err(e) => {
                     warn!(error = %e, "cannot accept a connection; retrying shortly");
@@ -127,7 +131,7 @@ async fn connection(
     tcp: TcpStream,
     peer: SocketAddr,
     _permit: OwnedSemaphorePermit,
-    routes: Routes,
+    (routes, trusted): (Routes, Arc<TrustedProxies>),
     limits: Connections,
     mut close: watch::Receiver<bool>,
 ) {
@@ -140,6 +144,7 @@ async fn connection(
     let service = Counted {
         routes,
         info,
+        trusted,
         state: state.clone(),
     };
     let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
@@ -240,12 +245,13 @@ impl Drop for RpcGuard {
     }
 }
 
-/// The routes of one connection: each request learns its peer, and counts as in
-/// flight until its response body ends.
+/// The routes of one connection: each request learns its peer and its client's
+/// address (`client_addr.rs`), and counts as in flight until its response body ends.
 #[derive(Clone)]
 struct Counted {
     routes: Routes,
     info: TcpConnectInfo,
+    trusted: Arc<TrustedProxies>,
     state: Arc<ConnState>,
 }
 
@@ -267,6 +273,10 @@ where
     }
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        if let Some(peer) = self.info.remote_addr {
+            let client = self.trusted.client(peer.ip(), request.headers());
+            request.extensions_mut().insert(ClientAddress(client));
+        }
         request.extensions_mut().insert(self.info.clone());
         let enforce = !streams_requests(request.uri().path());
         let request = request.map(|body| OneMessage::new(body, enforce));

@@ -2,6 +2,7 @@
 //! tasks beside them, and the graceful drain when the shutdown future resolves.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use tokio::sync::watch;
 use tonic::service::Routes;
@@ -101,7 +102,8 @@ pub(super) async fn run<S: Store>(
         .add_service(reflection_v1alpha)
         .add_service(service)
         .add_service(admin);
-    let mut connections = conn::serve(listener, routes, limits, signal).await;
+    let trusted = Arc::new(config.trusted_proxies.clone());
+    let mut connections = conn::serve(listener, routes, limits, trusted, signal).await;
     let grace = config.shutdown_grace;
     let drained = tokio::time::timeout(grace, async {
         while connections.join_next().await.is_some() {}

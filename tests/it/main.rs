@@ -22,6 +22,7 @@ mod logout;
 mod malformed;
 mod password_change;
 mod postgres;
+mod proxies;
 mod recovery;
 mod refresh;
 mod register;
