@@ -13,7 +13,10 @@ mod args;
 pub mod defaults;
 mod hashing;
 mod parse;
+mod proxies;
 mod store;
+
+pub use proxies::TrustedProxies;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -23,7 +26,6 @@ pub use args::{ServeArgs, StoreArgs, TokenArgs};
 pub use store::{DatabaseKind, DatabaseUrl, MasterKeySource, StoreConfig, TokenConfig};
 
 use crate::password::HashSettings;
-use crate::server::client_addr::TrustedProxies;
 use parse::{at_most, boolean, duration, non_empty, number};
 
 /// A setting that cannot be used. `Display` is the one line the binary prints: it

@@ -35,7 +35,7 @@ where
 }
 
 /// The client's address as the server resolved it for this request: the peer's,
-/// or the one a trusted proxy forwarded (`server/client_addr.rs`).
+/// or the one a trusted proxy forwarded (`config/proxies.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddress(pub IpAddr);
 

@@ -42,7 +42,7 @@ use tonic::body::Body as TonicBody;
 use tonic::service::Routes;
 use tonic::transport::server::TcpConnectInfo;
 
-use super::client_addr::TrustedProxies;
+use crate::config::TrustedProxies;
 use crate::grpc::ClientAddress;
 use tonic::{Code, Status};
 use tracing::{debug, warn};
@@ -246,7 +246,7 @@ impl Drop for RpcGuard {
 }
 
 /// The routes of one connection: each request learns its peer and its client's
-/// address (`client_addr.rs`), and counts as in flight until its response body ends.
+/// address (`config/proxies.rs`), and counts as in flight until its response body ends.
 #[derive(Clone)]
 struct Counted {
     routes: Routes,

@@ -18,7 +18,6 @@
 //! This is the one place that picks the backend from the URL scheme
 //! ([`OpenStore`]); everything below is generic over [`crate::store::Store`].
 
-pub mod client_addr;
 mod conn;
 mod data_dir;
 mod health;

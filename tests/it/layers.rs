@@ -24,6 +24,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("admin", 5),
     ("bench", 6),
     ("telemetry", 6),
+    ("healthcheck", 6),
     ("cli", 7),
     ("main", 7),
     ("lib", 7),

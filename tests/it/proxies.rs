@@ -1,8 +1,8 @@
 //! The client's address behind a trusted proxy, through the real server: the headers
 //! count only from a trusted peer, and the per-address budget follows the client.
 
+use tessera::config::TrustedProxies;
 use tessera::proto::{ListSessionsRequest, LoginRequest};
-use tessera::server::client_addr::TrustedProxies;
 use tonic::{Code, Request, Status};
 
 use crate::admin::Admin;

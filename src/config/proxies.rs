@@ -1,4 +1,5 @@
-//! The client's address behind proxies (`TESSERA_TRUSTED_PROXIES`).
+//! The client's address behind proxies (`TESSERA_TRUSTED_PROXIES`): the setting and
+//! the rule each connection applies to its requests (`server/conn.rs`).
 //!
 //! Only when the peer of the connection is a trusted proxy are the headers read: its
 //! `x-envoy-external-address`, else the right-most hop of `x-forwarded-for` that is
