@@ -18,6 +18,7 @@
 //! | | [`config`] | flags and `TESSERA_*` variables parsed into a validated [`config::Config`] |
 //! | use cases | [`auth`] | register, login, session (refresh, logout), password change, account deletion, admin API, reset and verification tokens, audit, verify, roles; throttle, keys, revocations |
 //! | transport | [`grpc`] | thin handlers, proto <-> domain, the one mapping from errors to `tonic::Status` |
+//! | | [`http`] | JWKS, OpenID discovery, probes and forward auth over HTTP; the one token check for proxies |
 //! | | [`verifier`] | in-process verification for other services: JWKS cache, revocation stream, interceptor, layer |
 //! | wiring | [`server`] | start-up, serving, graceful shutdown, the sync, health and purge tasks |
 //! | | [`admin`] | the operator's subcommands: `migrate`, `keys`, `users` |
@@ -57,6 +58,8 @@ pub mod config;
 pub mod domain;
 #[cfg(feature = "server")]
 pub mod healthcheck;
+#[cfg(feature = "server")]
+pub mod http;
 #[cfg(feature = "server")]
 pub mod offload;
 #[cfg(feature = "server")]

@@ -9,7 +9,7 @@ use tracing::info;
 use super::keys::{KeysError, Keystore};
 use crate::store::KeyStore;
 use crate::token::keys::SigningKey;
-use crate::token::ring::KeyRing;
+use crate::token::ring::{KeyRing, Schedule};
 use crate::token::{AccessClaims, Jwk, RevokedSessions, TokenVerifier, VerifyError};
 
 /// What a verifier of this instance's tokens checks besides the keys.
@@ -89,6 +89,11 @@ impl<S: KeyStore> LiveKeys<S> {
     /// The kid of the key that signs at `now`.
     pub fn signing_kid(&self, now: i64) -> Option<String> {
         self.signer(now).map(|k| k.kid().to_owned())
+    }
+
+    /// When the keys change next, as of `now`.
+    pub fn schedule(&self, now: i64) -> Schedule {
+        self.current().ring.schedule(now)
     }
 
     /// The public keys to publish at `now`: staged, signing and retiring.

@@ -2,6 +2,7 @@
 
 use super::{Auth, AuthError, KeysError};
 use crate::store::Store;
+use crate::token::ring::Schedule;
 use crate::token::{AccessClaims, Jwk};
 
 impl<S: Store> Auth<S> {
@@ -14,6 +15,12 @@ impl<S: Store> Auth<S> {
     /// The public keys to publish now: staged, signing and retiring.
     pub fn jwks(&self) -> Vec<Jwk> {
         self.keys.jwks(self.clock.now())
+    }
+
+    /// When the keys change next: the signer's start, the next activation, the next
+    /// key to leave the JWKS.
+    pub fn key_schedule(&self) -> Schedule {
+        self.keys.schedule(self.clock.now())
     }
 
     /// The kid of the key that signs now.

@@ -52,6 +52,10 @@ pub struct ServeArgs {
     /// gRPC listen address.
     #[arg(long, env = "TESSERA_LISTEN", default_value = defaults::LISTEN)]
     pub listen: String,
+    /// HTTP listen address for JWKS, OpenID discovery, probes, metrics and forward
+    /// auth (empty: no HTTP listener).
+    #[arg(long, env = "TESSERA_HTTP_LISTEN", default_value = defaults::HTTP_LISTEN)]
+    pub http_listen: String,
     /// `iss` of every token, checked on verify.
     #[arg(long, env = "TESSERA_ISSUER", default_value = defaults::ISSUER)]
     pub issuer: String,

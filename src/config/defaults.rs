@@ -2,6 +2,8 @@
 //! [`super::Config::with_data_dir`].
 
 pub const LISTEN: &str = "127.0.0.1:50051";
+/// No HTTP listener unless one is asked for.
+pub const HTTP_LISTEN: &str = "";
 pub const DATA_DIR: &str = "./data";
 pub const ISSUER: &str = "tessera";
 pub const AUDIENCE: &str = "tessera";

@@ -26,7 +26,7 @@ pub use args::{ServeArgs, StoreArgs, TokenArgs};
 pub use store::{DatabaseKind, DatabaseUrl, MasterKeySource, StoreConfig, TokenConfig};
 
 use crate::password::HashSettings;
-use parse::{at_most, boolean, duration, non_empty, number};
+use parse::{address, at_most, boolean, duration, non_empty, number};
 
 /// A setting that cannot be used. `Display` is the one line the binary prints: it
 /// names the variable and never contains the value.
@@ -63,6 +63,8 @@ pub enum LogFormat {
 pub struct Config {
     pub store: StoreConfig,
     pub listen: SocketAddr,
+    /// Where the HTTP endpoints listen, if anywhere.
+    pub http_listen: Option<SocketAddr>,
     pub issuer: String,
     pub audience: String,
     pub access_ttl: Duration,
@@ -124,9 +126,17 @@ pub fn cores() -> usize {
 impl Config {
     /// Validates every flag, naming the first variable that is wrong.
     pub fn from_args(args: ServeArgs) -> Result<Self, ConfigError> {
-        let listen = args.listen.trim().parse::<SocketAddr>().map_err(|_| {
-            ConfigError::new("TESSERA_LISTEN", "expected an address like 127.0.0.1:50051")
-        })?;
+        let listen = address("TESSERA_LISTEN", &args.listen, "127.0.0.1:50051")?;
+        let http_listen = match args.http_listen.trim() {
+            "" => None,
+            raw => Some(address("TESSERA_HTTP_LISTEN", raw, "127.0.0.1:8080")?),
+        };
+        if http_listen.is_some_and(|http| http == listen && http.port() != 0) {
+            return Err(ConfigError::new(
+                "TESSERA_HTTP_LISTEN",
+                "must differ from TESSERA_LISTEN",
+            ));
+        }
         let tokens = TokenConfig::from_args(&args.tokens)?;
         let log_format = match args.log_format.trim() {
             "text" => LogFormat::Text,
@@ -144,6 +154,7 @@ impl Config {
         };
         Ok(Config {
             listen,
+            http_listen,
             issuer: non_empty("TESSERA_ISSUER", args.issuer)?,
             audience: non_empty("TESSERA_AUDIENCE", args.audience)?,
             access_ttl: tokens.access_ttl,
@@ -324,6 +335,7 @@ impl Config {
                 verify_leeway: defaults::VERIFY_LEEWAY.into(),
             },
             listen: defaults::LISTEN.into(),
+            http_listen: defaults::HTTP_LISTEN.into(),
             issuer: defaults::ISSUER.into(),
             audience: defaults::AUDIENCE.into(),
             refresh_ttl: defaults::REFRESH_TTL.into(),

@@ -22,6 +22,17 @@ pub(super) fn duration(
     Ok(value)
 }
 
+/// A socket address such as `example`.
+pub(super) fn address(
+    var: &'static str,
+    raw: &str,
+    example: &str,
+) -> Result<std::net::SocketAddr, ConfigError> {
+    raw.trim()
+        .parse()
+        .map_err(|_| ConfigError::new(var, format!("expected an address like {example}")))
+}
+
 pub(super) fn number<T: std::str::FromStr + PartialOrd + fmt::Display>(
     var: &'static str,
     raw: &str,

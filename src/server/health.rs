@@ -4,11 +4,10 @@
 
 use tokio::sync::watch;
 use tonic_health::ServingStatus;
-use tonic_health::server::HealthReporter;
 use tracing::{error, info, warn};
 
 use super::HEALTH_PROBE_INTERVAL;
-use super::serve::set_serving;
+use super::serve::Serving;
 use crate::store::{Store, StoreError};
 
 /// A write is probed every this many ticks while writes work, and every tick while
@@ -24,11 +23,7 @@ enum Found {
 }
 
 /// Probes the database every [`HEALTH_PROBE_INTERVAL`] until `stop` changes.
-pub(super) async fn run<S: Store>(
-    store: S,
-    reporter: HealthReporter,
-    mut stop: watch::Receiver<bool>,
-) {
+pub(super) async fn run<S: Store>(store: S, serving: Serving, mut stop: watch::Receiver<bool>) {
     let mut ticker = tokio::time::interval(HEALTH_PROBE_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last = Found::Healthy;
@@ -51,15 +46,15 @@ pub(super) async fn run<S: Store>(
         match found {
             Found::Healthy => {
                 info!("database reachable and writable again; serving");
-                set_serving(&reporter, ServingStatus::Serving).await;
+                serving.set(ServingStatus::Serving).await;
             }
             Found::Unreachable => {
                 warn!("database unreachable; health is NOT_SERVING");
-                set_serving(&reporter, ServingStatus::NotServing).await;
+                serving.set(ServingStatus::NotServing).await;
             }
             Found::WritesRefused => {
                 error!("the database refuses writes (disk full or failing); health is NOT_SERVING");
-                set_serving(&reporter, ServingStatus::NotServing).await;
+                serving.set(ServingStatus::NotServing).await;
             }
         }
     }

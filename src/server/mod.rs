@@ -21,6 +21,7 @@
 mod conn;
 mod data_dir;
 mod health;
+mod http;
 mod one_message;
 mod purge;
 mod serve;
@@ -32,6 +33,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+pub use http::MAX_HTTP_CONNECTIONS;
 pub use serve::MAX_REQUEST_BYTES;
 pub use startup::{OpenStore, WithStore, master_key_for, migrate, open_store, wrong_master_key};
 
@@ -105,6 +107,14 @@ impl Server {
         match &self.backend {
             Backend::Sqlite(wired) => wired.local_addr(),
             Backend::Postgres(wired) => wired.local_addr(),
+        }
+    }
+
+    /// The HTTP endpoints' address actually bound, when `TESSERA_HTTP_LISTEN` is set.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        match &self.backend {
+            Backend::Sqlite(wired) => wired.http_addr(),
+            Backend::Postgres(wired) => wired.http_addr(),
         }
     }
 

@@ -11,11 +11,12 @@ use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 use tracing::{info, warn};
 
-use super::conn;
 use super::startup::Wired;
 use super::{ServeError, health, purge, sync};
+use super::{conn, http};
 use crate::config::ConfigError;
 use crate::grpc::{AdminGrpc, AdminGuard, AuthGrpc};
+use crate::http::Readiness;
 use crate::proto::{
     self, admin_service_server::AdminServiceServer, auth_service_server::AuthServiceServer,
 };
@@ -32,6 +33,7 @@ pub(super) async fn run<S: Store>(
     let Wired {
         auth,
         listener,
+        http_listener,
         config,
         revocation_cursor,
     } = wired;
@@ -39,6 +41,10 @@ pub(super) async fn run<S: Store>(
         .local_addr()
         .map_err(|e| ConfigError::new("TESSERA_LISTEN", format!("cannot listen: {e}")))?;
     let (reporter, health_service) = tonic_health::server::health_reporter();
+    let serving = Serving {
+        reporter,
+        readiness: Readiness::default(),
+    };
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;
     let (stop_streams, streams_stopping) = watch::channel(false);
@@ -69,13 +75,33 @@ pub(super) async fn run<S: Store>(
         tasks_stopped,
     ));
 
-    set_serving(&reporter, ServingStatus::Serving).await;
+    serving.set(ServingStatus::Serving).await;
     let (stop_health, health_stopped) = watch::channel(false);
     let health_probe = tokio::spawn(health::run(
         auth.store().clone(),
-        reporter.clone(),
+        serving.clone(),
         health_stopped,
     ));
+    let (stop_http, http_stopping) = watch::channel(false);
+    let http_served = http_listener.map(|listener| {
+        if let Ok(address) = listener.local_addr() {
+            info!(address = %address, "HTTP endpoints ready");
+        }
+        let router = crate::http::router(
+            auth.clone(),
+            serving.readiness.clone(),
+            config.issuer.clone(),
+        );
+        let mut stopping = http_stopping;
+        tokio::spawn(http::serve(
+            listener,
+            router,
+            config.connections,
+            async move {
+                let _ = stopping.wait_for(|s| *s).await;
+            },
+        ))
+    });
     info!(
         address = %addr,
         backend = config.store.database_url.kind().as_str(),
@@ -84,16 +110,17 @@ pub(super) async fn run<S: Store>(
     );
 
     let signal = {
-        let reporter = reporter.clone();
+        let serving = serving.clone();
         async move {
             shutdown.await;
             info!("shutting down");
+            stop_http.send_replace(true);
             // Revocation streams never end by themselves: end them so the drain can.
             stop_streams.send_replace(true);
             // The probe stops first, so it cannot report SERVING again.
             let _ = stop_health.send(true);
             let _ = health_probe.await;
-            set_serving(&reporter, ServingStatus::NotServing).await;
+            serving.set(ServingStatus::NotServing).await;
         }
     };
     let limits = config.connections;
@@ -105,8 +132,13 @@ pub(super) async fn run<S: Store>(
     let trusted = Arc::new(config.trusted_proxies.clone());
     let mut connections = conn::serve(listener, routes, limits, trusted, signal).await;
     let grace = config.shutdown_grace;
+    let mut http_connections = match http_served {
+        Some(task) => task.await.unwrap_or_default(),
+        None => tokio::task::JoinSet::new(),
+    };
     let drained = tokio::time::timeout(grace, async {
         while connections.join_next().await.is_some() {}
+        while http_connections.join_next().await.is_some() {}
     })
     .await;
     if drained.is_err() {
@@ -115,6 +147,7 @@ pub(super) async fn run<S: Store>(
             "in-flight RPCs did not finish in time; closing"
         );
         connections.abort_all();
+        http_connections.abort_all();
     }
 
     let _ = stop_tasks.send(true);
@@ -135,13 +168,24 @@ fn reflection() -> tonic_reflection::server::Builder<'static> {
         .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
 }
 
-/// Sets the status of tessera's service and of the server as a whole.
-pub(super) async fn set_serving(reporter: &HealthReporter, status: ServingStatus) {
-    reporter
-        .set_service_status(proto::SERVICE_NAME, status)
-        .await;
-    reporter
-        .set_service_status(proto::ADMIN_SERVICE_NAME, status)
-        .await;
-    reporter.set_service_status("", status).await;
+/// Where the server's status is told: the gRPC health service and `/readyz`.
+#[derive(Clone)]
+pub(super) struct Serving {
+    reporter: HealthReporter,
+    readiness: Readiness,
+}
+
+impl Serving {
+    /// Sets the status of tessera's services and of the server as a whole.
+    pub(super) async fn set(&self, status: ServingStatus) {
+        let reporter = &self.reporter;
+        reporter
+            .set_service_status(proto::SERVICE_NAME, status)
+            .await;
+        reporter
+            .set_service_status(proto::ADMIN_SERVICE_NAME, status)
+            .await;
+        reporter.set_service_status("", status).await;
+        self.readiness.set(status == ServingStatus::Serving);
+    }
 }

@@ -190,6 +190,8 @@ pub(super) fn first_key(config: &Config) -> Result<Option<SigningKey>, ConfigErr
 pub(super) struct Wired<S: Store> {
     pub auth: Arc<Auth<S>>,
     pub listener: TcpListener,
+    /// The HTTP endpoints' listener, when `TESSERA_HTTP_LISTEN` is set.
+    pub http_listener: Option<TcpListener>,
     pub config: Config,
     /// The revocation number the sync task follows the store from.
     pub revocation_cursor: i64,
@@ -287,9 +289,16 @@ impl<S: Store> Wired<S> {
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| ConfigError::new("TESSERA_LISTEN", format!("cannot listen: {e}")))?;
+        let http_listener = match config.http_listen {
+            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| {
+                ConfigError::new("TESSERA_HTTP_LISTEN", format!("cannot listen: {e}"))
+            })?),
+            None => None,
+        };
         Ok(Self {
             auth,
             listener,
+            http_listener,
             config,
             revocation_cursor,
         })
@@ -298,6 +307,13 @@ impl<S: Store> Wired<S> {
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The HTTP listener's address, if there is one.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 }
 

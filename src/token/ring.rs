@@ -73,6 +73,17 @@ pub fn states(activations: &[i64], now: i64, publish_for: i64) -> Vec<KeyState> 
         .collect()
 }
 
+/// The times a ring's states change, seen at one moment (seconds since the epoch).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Schedule {
+    /// When the signing key started signing.
+    pub signing_since: Option<i64>,
+    /// When the next staged key starts signing.
+    pub next_activation: Option<i64>,
+    /// When the next retiring key leaves the published set (the JWKS changes then).
+    pub next_unpublish: Option<i64>,
+}
+
 /// A key in the ring.
 #[derive(Debug, Clone)]
 pub struct RingKey {
@@ -144,6 +155,31 @@ impl KeyRing {
         set
     }
 
+    /// Where the ring stands at `now`: since when the signer signs, when a staged key
+    /// takes over, and when a retiring key leaves the published set.
+    pub fn schedule(&self, now: i64) -> Schedule {
+        let mut schedule = Schedule::default();
+        for (key, state) in self.states(now) {
+            match state {
+                KeyState::Signing => schedule.signing_since = Some(key.activates_at),
+                KeyState::Staged => {
+                    schedule.next_activation = Some(
+                        schedule
+                            .next_activation
+                            .map_or(key.activates_at, |t| t.min(key.activates_at)),
+                    );
+                }
+                KeyState::Retiring { until } => {
+                    let leaves = until.saturating_add(1);
+                    schedule.next_unpublish =
+                        Some(schedule.next_unpublish.map_or(leaves, |t| t.min(leaves)));
+                }
+                KeyState::Expired => {}
+            }
+        }
+        schedule
+    }
+
     /// The kid of every key in the ring, in ring order.
     pub fn kids(&self) -> Vec<&str> {
         self.keys.iter().map(|k| k.key.kid()).collect()
@@ -159,6 +195,39 @@ impl KeyRing {
 mod tests {
     use super::*;
     use KeyState::*;
+
+    #[test]
+    fn the_schedule_names_the_signer_the_next_activation_and_the_next_unpublish() {
+        let (key, _) = crate::token::keys::SigningKey::generate().unwrap();
+        let ring = |activations: &[i64]| KeyRing {
+            keys: activations
+                .iter()
+                .map(|&at| RingKey {
+                    key: key.clone(),
+                    activates_at: at,
+                    created_at: 0,
+                })
+                .collect(),
+            publish_for: 60,
+        };
+        let three = ring(&[0, 100, 500]);
+        assert_eq!(
+            three.schedule(150),
+            Schedule {
+                signing_since: Some(100),
+                next_activation: Some(500),
+                next_unpublish: Some(161),
+            }
+        );
+        assert_eq!(
+            three.schedule(200),
+            Schedule {
+                signing_since: Some(100),
+                next_activation: Some(500),
+                next_unpublish: None,
+            }
+        );
+    }
 
     #[test]
     fn one_key_signs() {

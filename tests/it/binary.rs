@@ -38,6 +38,21 @@ fn serve_with(var: &str, value: &str) -> (Option<i32>, String) {
 }
 
 #[test]
+fn an_http_address_in_use_exits_2_naming_tessera_http_listen() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let (code, stderr) = serve_with(
+        "TESSERA_HTTP_LISTEN",
+        &taken.local_addr().unwrap().to_string(),
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("tessera: invalid TESSERA_HTTP_LISTEN: cannot listen"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_bad_setting_exits_2_with_one_line_naming_the_variable() {
     let cases = [
         ("TESSERA_ACCESS_TTL", "soon"),
@@ -51,6 +66,7 @@ fn a_bad_setting_exits_2_with_one_line_naming_the_variable() {
         ("TESSERA_ARGON2_PARALLELISM", "17"),
         ("TESSERA_EMAIL_REUSE_DELAY", "366d"),
         ("TESSERA_LISTEN", "not-an-address"),
+        ("TESSERA_HTTP_LISTEN", "localhost"),
         ("TESSERA_DATABASE_URL", "mysql://secret-password@db/x"),
         ("TESSERA_SIGNING_KEY", "/nonexistent/key.pem"),
         ("TESSERA_LOG_FORMAT", "xml"),

@@ -62,6 +62,8 @@ pub(crate) use on_both_backends;
 /// A running server. Dropping it stops the server.
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The HTTP endpoints' address, when the test asked for them.
+    pub http_addr: Option<SocketAddr>,
     pub client: Client,
     pub data_dir: TempDir,
     pub config: Config,
@@ -149,6 +151,7 @@ async fn start(
         .await
         .expect("server starts");
     let addr = server.local_addr().unwrap();
+    let http_addr = server.http_addr();
     let (tx, rx) = oneshot::channel::<()>();
     let handle = tokio::spawn(server.run(async {
         let _ = rx.await;
@@ -159,6 +162,7 @@ async fn start(
         .unwrap();
     TestServer {
         addr,
+        http_addr,
         client,
         data_dir,
         config,

@@ -20,6 +20,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("auth", 3),
     ("grpc", 4),
     ("verifier", 4),
+    ("http", 4),
     ("server", 5),
     ("admin", 5),
     ("bench", 6),

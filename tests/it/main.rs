@@ -2,6 +2,7 @@
 //! server on 127.0.0.1:0 with a fresh data folder, key and SQLite file, and talks gRPC.
 
 mod harness;
+mod http_client;
 mod pg;
 mod relay;
 
@@ -14,12 +15,14 @@ mod container;
 mod data_dir;
 mod guard;
 mod hashing;
+mod http;
 mod jwks;
 mod layers;
 mod load;
 mod login;
 mod logout;
 mod malformed;
+mod nginx;
 mod password_change;
 mod postgres;
 mod proxies;

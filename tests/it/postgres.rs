@@ -421,8 +421,12 @@ async fn on_postgres_a_lost_database_answers_unavailable_and_service_resumes_whe
         let through_relay = via(c.store.database_url.expose(), port);
         c.store.database_url = through_relay.parse().unwrap();
         c.store.db_timeout = timeout;
+        c.http_listen = Some("127.0.0.1:0".parse().unwrap());
     })
     .await;
+    let http = server.http_addr.unwrap();
+    let ready = || async move { crate::http_client::get(http, "/readyz", &[]).await.status };
+    assert_eq!(ready().await, http::StatusCode::OK);
     let email = email("outage");
     let (_, pair) = server.login_as(&email).await;
     let channel = server.channel().await;
@@ -453,12 +457,20 @@ async fn on_postgres_a_lost_database_answers_unavailable_and_service_resumes_whe
         .await,
         "health turns NOT_SERVING while the database is down"
     );
+    assert_eq!(
+        ready().await,
+        http::StatusCode::SERVICE_UNAVAILABLE,
+        "/readyz follows the health service"
+    );
+    let live = crate::http_client::get(http, "/healthz", &[]).await;
+    assert_eq!(live.status, http::StatusCode::OK, "the process is alive");
 
     let _relay = Relay::start(relay.upstream.clone(), relay.port).await;
     assert!(
         eventually(Duration::from_secs(5), || status_is(ServingStatus::Serving)).await,
         "health turns SERVING again"
     );
+    assert_eq!(ready().await, http::StatusCode::OK);
     assert!(
         server.login(&email, PASSWORD).await.is_ok(),
         "service resumes by itself"
