@@ -54,6 +54,16 @@ fn main() -> io::Result<()> {
         )
         .compile_fds(fds)?;
 
+    // Envoy's ext_authz service (the subset in proto/envoy/), server and client;
+    // google.rpc.Status is tonic-types' own.
+    let envoy = protox::compile(["envoy/service/auth/v3/external_auth.proto"], ["proto"])
+        .map_err(io::Error::other)?;
+    fs::write(out.join("envoy_descriptor.bin"), envoy.encode_to_vec())?;
+    tonic_prost_build::configure()
+        .extern_path(".google.rpc", "::tonic_types::pb")
+        .include_file("envoy.rs")
+        .compile_fds(envoy)?;
+
     // The example service of examples/orders (also served in the integration tests).
     let orders =
         protox::compile(["orders.proto"], ["examples/orders"]).map_err(io::Error::other)?;

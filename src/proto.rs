@@ -15,6 +15,9 @@ tonic::include_proto!("tessera.auth.v1");
 mod encoded;
 pub use encoded::EncodedEvent;
 
+#[cfg(feature = "server")]
+pub mod envoy;
+
 /// The server, generated apart so that WatchRevocations sends [`EncodedEvent`]s.
 mod server {
     include!(concat!(env!("OUT_DIR"), "/server/tessera.auth.v1.rs"));

@@ -7,6 +7,8 @@
 //! - `admin_service.rs`: `tessera.auth.v1.AdminService` and its guard, which
 //!   verifies the bearer token and checks the admin role with the verifier's own
 //!   `require_role`.
+//! - `ext_authz.rs`: Envoy's `envoy.service.auth.v3.Authorization/Check`, through the
+//!   same token check as forward auth (`http/verdict.rs`).
 //! - `request.rs`: what every handler does first (client address, run to completion).
 //! - `watch.rs`: WatchRevocations, one feed per server that encodes each event once,
 //!   and the streams that send it.
@@ -22,6 +24,8 @@ mod admin_service;
 #[cfg(feature = "server")]
 mod auth_service;
 #[cfg(feature = "server")]
+mod ext_authz;
+#[cfg(feature = "server")]
 mod request;
 #[cfg(feature = "server")]
 mod watch;
@@ -30,5 +34,7 @@ mod watch;
 pub use admin_service::{ADMIN_ROLE, AdminGrpc, AdminGuard};
 #[cfg(feature = "server")]
 pub use auth_service::AuthGrpc;
+#[cfg(feature = "server")]
+pub use ext_authz::{ExtAuthz, REQUIRED_ROLE_EXTENSION};
 #[cfg(feature = "server")]
 pub use request::ClientAddress;

@@ -15,8 +15,9 @@ use super::startup::Wired;
 use super::{ServeError, health, purge, sync};
 use super::{conn, http};
 use crate::config::ConfigError;
-use crate::grpc::{AdminGrpc, AdminGuard, AuthGrpc};
+use crate::grpc::{AdminGrpc, AdminGuard, AuthGrpc, ExtAuthz};
 use crate::http::Readiness;
+use crate::proto::envoy::service::auth::v3::authorization_server::AuthorizationServer;
 use crate::proto::{
     self, admin_service_server::AdminServiceServer, auth_service_server::AuthServiceServer,
 };
@@ -128,7 +129,11 @@ pub(super) async fn run<S: Store>(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(service)
-        .add_service(admin);
+        .add_service(admin)
+        .add_service(
+            AuthorizationServer::new(ExtAuthz::new(auth.clone()))
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
+        );
     let trusted = Arc::new(config.trusted_proxies.clone());
     let mut connections = conn::serve(listener, routes, limits, trusted, signal).await;
     let grace = config.shutdown_grace;
@@ -163,6 +168,7 @@ pub(super) async fn run<S: Store>(
 fn reflection() -> tonic_reflection::server::Builder<'static> {
     tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(proto::envoy::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
@@ -184,6 +190,9 @@ impl Serving {
             .await;
         reporter
             .set_service_status(proto::ADMIN_SERVICE_NAME, status)
+            .await;
+        reporter
+            .set_service_status(proto::envoy::SERVICE_NAME, status)
             .await;
         reporter.set_service_status("", status).await;
         self.readiness.set(status == ServingStatus::Serving);

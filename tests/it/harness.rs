@@ -526,9 +526,14 @@ pub async fn execute(config: &Config, statements: &[String]) {
 
 /// The health status of the whole server (service `""`), on `channel`.
 pub async fn health_of(channel: Channel) -> ServingStatus {
+    health_of_service(channel, "").await
+}
+
+/// The health of one service (`""`: the server as a whole).
+pub async fn health_of_service(channel: Channel, service: &str) -> ServingStatus {
     let answer = HealthClient::new(channel)
         .check(HealthCheckRequest {
-            service: String::new(),
+            service: service.to_owned(),
         })
         .await
         .unwrap()

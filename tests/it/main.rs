@@ -13,6 +13,7 @@ mod binary;
 mod connections;
 mod container;
 mod data_dir;
+mod ext_authz;
 mod guard;
 mod hashing;
 mod http;

@@ -48,6 +48,10 @@ async fn reflection_lists_the_auth_service(backend: Backend) {
         let names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
         assert!(names.contains(&"tessera.auth.v1.AuthService"), "{names:?}");
         assert!(names.contains(&"grpc.health.v1.Health"), "{names:?}");
+        assert!(
+            names.contains(&"envoy.service.auth.v3.Authorization"),
+            "{names:?}"
+        );
     }
 }
 

@@ -9,23 +9,27 @@ use tonic::Code;
 
 use crate::harness::{self, Backend, TestServer, assert_error, email, on_both_backends};
 
-fn claims_of(token: &str) -> AccessClaims {
+pub(crate) fn claims_of(token: &str) -> AccessClaims {
     let payload = token.split('.').nth(1).unwrap();
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
 
-fn kid_of(token: &str) -> String {
+pub(crate) fn kid_of(token: &str) -> String {
     jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
 }
 
-fn rs256(kid: &str) -> Header {
+pub(crate) fn rs256(kid: &str) -> Header {
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some(kid.into());
     header
 }
 
 /// Signs `claims` with the server's own key (as only tessera could).
-fn sign_as_server(server: &TestServer, header: &Header, claims: &AccessClaims) -> String {
+pub(crate) fn sign_as_server(
+    server: &TestServer,
+    header: &Header,
+    claims: &AccessClaims,
+) -> String {
     let key = EncodingKey::from_rsa_pem(&server.signing_key_pem()).unwrap();
     jsonwebtoken::encode(header, claims, &key).unwrap()
 }
