@@ -54,6 +54,8 @@ pub struct Pool {
 struct Inner {
     /// Held from admission to answer: bounds the running and the waiting together.
     admitted: Semaphore,
+    /// The permits `admitted` started with.
+    room: usize,
     /// The second lane's share of `admitted`.
     second: Semaphore,
     queue: Arc<Queue>,
@@ -101,10 +103,18 @@ impl Pool {
         Ok(Self {
             inner: Arc::new(Inner {
                 admitted: Semaphore::new(room),
+                room,
                 second: Semaphore::new((room / 2).max(1)),
                 queue: jobs,
             }),
         })
+    }
+
+    /// How many jobs are admitted now: running, or waiting for a thread.
+    pub fn load(&self) -> usize {
+        self.inner
+            .room
+            .saturating_sub(self.inner.admitted.available_permits())
     }
 
     /// Runs `work` in the first lane; see [`Pool::run_in`].

@@ -22,6 +22,14 @@ pub struct VerifySettings {
     pub cache: usize,
 }
 
+/// The verified-token cache's counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheCounts {
+    pub hits: u64,
+    pub misses: u64,
+    pub entries: usize,
+}
+
 /// A ring and the verifier over the keys it published when it was read.
 struct Loaded {
     ring: KeyRing,
@@ -89,6 +97,17 @@ impl<S: KeyStore> LiveKeys<S> {
     /// The kid of the key that signs at `now`.
     pub fn signing_kid(&self, now: i64) -> Option<String> {
         self.signer(now).map(|k| k.kid().to_owned())
+    }
+
+    /// The verified-token cache: lookups that hit, that missed, and tokens held.
+    pub fn cache_counts(&self) -> CacheCounts {
+        let current = self.current();
+        let stats = current.verifier.cache_stats();
+        CacheCounts {
+            hits: stats.hits(),
+            misses: stats.misses(),
+            entries: current.verifier.cached(),
+        }
     }
 
     /// When the keys change next, as of `now`.

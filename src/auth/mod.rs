@@ -46,12 +46,13 @@ pub use admin::{AdminAccounts, MAX_PAGE_SIZE, Page, UserFilter};
 pub use audit::AuditFilter;
 pub use credential::Credential;
 pub use error::AuthError;
-pub use keyring::VerifySettings;
+pub use keyring::{CacheCounts, VerifySettings};
 pub use password_change::PasswordChanged;
 pub use recovery::OneTimeToken;
 pub use revocations::{Loaded, Revocation, Watched};
 pub use roles::{RoleChange, RoleEdit, change_role};
 pub use tokens::IssuedTokens;
+pub use verify::Gauges;
 
 use crate::clock::{Clock, secs};
 use crate::offload::Pool;

@@ -1,5 +1,6 @@
 //! Verify, and the keys it trusts: the published key set and its reloads.
 
+use super::keyring::CacheCounts;
 use super::{Auth, AuthError, KeysError};
 use crate::store::Store;
 use crate::token::ring::Schedule;
@@ -23,6 +24,16 @@ impl<S: Store> Auth<S> {
         self.keys.schedule(self.clock.now())
     }
 
+    /// What the server is doing now, for its metrics.
+    pub fn gauges(&self) -> Gauges {
+        Gauges {
+            hashing: self.hasher.load(),
+            signing: self.signer.load(),
+            revoked_sessions: self.revocations.set().len(),
+            cache: self.keys.cache_counts(),
+        }
+    }
+
     /// The kid of the key that signs now.
     pub fn signing_kid(&self) -> Option<String> {
         self.keys.signing_kid(self.clock.now())
@@ -38,4 +49,17 @@ impl<S: Store> Auth<S> {
         }
         Ok(changed)
     }
+}
+
+/// What the server is doing at one moment.
+#[derive(Debug, Clone, Copy)]
+pub struct Gauges {
+    /// Password hashes running or waiting for a thread.
+    pub hashing: usize,
+    /// Token signatures running or waiting for a thread.
+    pub signing: usize,
+    /// Sessions in the revoked-session set.
+    pub revoked_sessions: usize,
+    /// The verified-token cache.
+    pub cache: CacheCounts,
 }

@@ -12,7 +12,7 @@ use tracing::instrument;
 
 use super::convert::{claims, count, jwk, pair, user};
 use super::request::to_completion;
-use super::watch::{Feed, Stream};
+use super::watch::{Feed, Stream, Watching};
 use crate::auth::{Auth, AuthError, Credential};
 use crate::proto::{self, auth_service_server::AuthService};
 use crate::store::Store;
@@ -24,6 +24,8 @@ pub struct AuthGrpc<S: Store> {
     stopping: watch::Receiver<bool>,
     /// The WatchRevocations feed, started with the first stream.
     feed: OnceLock<Arc<Feed>>,
+    /// How many WatchRevocations streams are open.
+    watching: Watching,
 }
 
 impl<S: Store> AuthGrpc<S> {
@@ -35,7 +37,13 @@ impl<S: Store> AuthGrpc<S> {
             heartbeat,
             stopping,
             feed: OnceLock::new(),
+            watching: Watching::default(),
         }
+    }
+
+    /// The count of open WatchRevocations streams, for the metrics.
+    pub fn watching(&self) -> Watching {
+        self.watching.clone()
     }
 }
 
@@ -214,6 +222,7 @@ impl<S: Store> AuthService for AuthGrpc<S> {
             feed: feed.clone(),
             stopping: self.stopping.clone(),
             tx,
+            _open: self.watching.open(),
         };
         tokio::spawn(stream.run());
         Ok(Response::new(ReceiverStream::new(rx)))

@@ -38,3 +38,5 @@ pub use auth_service::AuthGrpc;
 pub use ext_authz::{ExtAuthz, REQUIRED_ROLE_EXTENSION};
 #[cfg(feature = "server")]
 pub use request::ClientAddress;
+#[cfg(feature = "server")]
+pub use watch::Watching;

@@ -7,6 +7,7 @@
 //! catching-up are each stream's own.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{broadcast, mpsc, watch};
@@ -119,6 +120,34 @@ pub(super) struct Stream<S: Store> {
     pub feed: Arc<Feed>,
     pub stopping: watch::Receiver<bool>,
     pub tx: Sink,
+    /// Counts the stream as open until it ends.
+    pub _open: Open,
+}
+
+/// How many streams are open. Cheap to clone; clones share the count.
+#[derive(Debug, Clone, Default)]
+pub struct Watching(Arc<AtomicUsize>);
+
+impl Watching {
+    /// The streams open now.
+    pub fn count(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Counts one more stream until the answer is dropped.
+    pub(super) fn open(&self) -> Open {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Open(self.0.clone())
+    }
+}
+
+/// One open stream, counted until dropped.
+pub(super) struct Open(Arc<AtomicUsize>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl<S: Store> Stream<S> {

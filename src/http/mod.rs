@@ -7,12 +7,14 @@
 //! | `GET /.well-known/openid-configuration` | `discovery.rs` | issuer and `jwks_uri` |
 //! | `GET /healthz`, `GET /readyz` | `probes.rs` | liveness, readiness |
 //! | `GET /auth` | `forward_auth.rs` | forward auth for nginx, Traefik, Caddy |
+//! | `GET /metrics` | `metrics.rs` | Prometheus metrics (OpenMetrics text) |
 //!
 //! `verdict.rs` is the one check of a bearer token for a proxy, shared with Envoy's
 //! ext_authz (`grpc/ext_authz.rs`). Serving the connections is `server/http.rs`.
 
 mod discovery;
 mod forward_auth;
+mod metrics;
 mod probes;
 pub mod verdict;
 
@@ -23,6 +25,7 @@ use axum::routing::get;
 
 pub use discovery::{JWKS_PATH, MAX_AGE_SECS};
 pub use forward_auth::REQUIRED_ROLE_HEADER;
+pub use metrics::Metrics;
 pub use probes::Readiness;
 
 use crate::auth::Auth;
@@ -32,15 +35,22 @@ use crate::store::Store;
 struct Shared<S: Store> {
     auth: Arc<Auth<S>>,
     readiness: Readiness,
+    metrics: Arc<Metrics>,
     /// `TESSERA_ISSUER`.
     issuer: String,
 }
 
 /// The routes, over `auth`.
-pub fn router<S: Store>(auth: Arc<Auth<S>>, readiness: Readiness, issuer: String) -> Router {
+pub fn router<S: Store>(
+    auth: Arc<Auth<S>>,
+    readiness: Readiness,
+    metrics: Arc<Metrics>,
+    issuer: String,
+) -> Router {
     let shared = Arc::new(Shared {
         auth,
         readiness,
+        metrics,
         issuer,
     });
     Router::new()
@@ -52,5 +62,6 @@ pub fn router<S: Store>(auth: Arc<Auth<S>>, readiness: Readiness, issuer: String
         .route("/healthz", get(probes::healthz))
         .route("/readyz", get(probes::readyz::<S>))
         .route("/auth", get(forward_auth::auth::<S>))
+        .route("/metrics", get(metrics::metrics::<S>))
         .with_state(shared)
 }

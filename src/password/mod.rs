@@ -139,6 +139,11 @@ impl Hasher {
         })
     }
 
+    /// How many hashes are running or waiting for a thread.
+    pub fn load(&self) -> usize {
+        self.inner.pool.load()
+    }
+
     /// What a new password must be to be hashed without losing any of it.
     pub fn rules(&self) -> PasswordRules {
         match self.inner.algorithm {

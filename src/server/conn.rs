@@ -48,9 +48,10 @@ use tonic::{Code, Status};
 use tracing::{debug, warn};
 
 use super::one_message::{OneMessage, streams_requests};
-use super::trim;
+use super::{observe, trim};
 use crate::config::Connections;
 use crate::grpc::status::from_framework;
+use crate::http::Metrics;
 
 /// The length of the HTTP/2 client preface (RFC 9113 §3.4).
 const PREFACE_BYTES: usize = 24;
@@ -69,9 +70,8 @@ const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 /// every connection to close, and returns the set of connection tasks to drain.
 pub(super) async fn serve(
     listener: TcpListener,
-    routes: Routes,
+    front: Front,
     limits: Connections,
-    trusted: Arc<TrustedProxies>,
     stop: impl Future<Output = ()>,
 ) -> JoinSet<()> {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
@@ -108,7 +108,7 @@ pub(super) async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((tcp, peer)) => {
                     peak.saw(limits.max_connections - permits.available_permits());
-                    let front = (routes.clone(), trusted.clone());
+                    let front = front.clone();
                     let close = close.clone();
                     connections.spawn(connection(tcp, peer, permit, front, limits, close));
                 }
@@ -131,7 +131,7 @@ async fn connection(
     tcp: TcpStream,
     peer: SocketAddr,
     _permit: OwnedSemaphorePermit,
-    (routes, trusted): (Routes, Arc<TrustedProxies>),
+    front: Front,
     limits: Connections,
     mut close: watch::Receiver<bool>,
 ) {
@@ -142,9 +142,8 @@ async fn connection(
     };
     let state = Arc::new(ConnState::new());
     let service = Counted {
-        routes,
+        front,
         info,
-        trusted,
         state: state.clone(),
     };
     let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
@@ -245,13 +244,22 @@ impl Drop for RpcGuard {
     }
 }
 
+/// What every connection serves, and with what.
+#[derive(Clone)]
+pub(super) struct Front {
+    pub routes: Routes,
+    /// Whose forwarding headers name the client.
+    pub trusted: Arc<TrustedProxies>,
+    /// Where each RPC is counted, when the metrics are served.
+    pub metrics: Option<Arc<Metrics>>,
+}
+
 /// The routes of one connection: each request learns its peer and its client's
 /// address (`config/proxies.rs`), and counts as in flight until its response body ends.
 #[derive(Clone)]
 struct Counted {
-    routes: Routes,
+    front: Front,
     info: TcpConnectInfo,
-    trusted: Arc<TrustedProxies>,
     state: Arc<ConnState>,
 }
 
@@ -269,21 +277,31 @@ where
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        tower_service::Service::<http::Request<OneMessage<B>>>::poll_ready(&mut self.routes, cx)
+        tower_service::Service::<http::Request<OneMessage<B>>>::poll_ready(
+            &mut self.front.routes,
+            cx,
+        )
     }
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         if let Some(peer) = self.info.remote_addr {
-            let client = self.trusted.client(peer.ip(), request.headers());
+            let client = self.front.trusted.client(peer.ip(), request.headers());
             request.extensions_mut().insert(ClientAddress(client));
         }
         request.extensions_mut().insert(self.info.clone());
         let enforce = !streams_requests(request.uri().path());
         let request = request.map(|body| OneMessage::new(body, enforce));
         let guard = RpcGuard::begin(&self.state);
-        let response = self.routes.call(request);
+        let observed = self.front.metrics.clone().map(|m| {
+            (
+                m,
+                request.uri().path().to_owned(),
+                std::time::Instant::now(),
+            )
+        });
+        let response = self.front.routes.call(request);
         Box::pin(async move {
-            let response = response.await?;
+            let mut response = response.await?;
             // A status the framework made (trailers-only, with no details) is given
             // tessera's ErrorInfo instead of the decoder's words.
             let headers = response.headers();
@@ -293,7 +311,10 @@ where
             {
                 let framework = Status::from_header_map(headers);
                 let message = framework.as_ref().map_or("", Status::message);
-                return Ok(from_framework(Code::from_bytes(code.as_bytes()), message).into_http());
+                response = from_framework(Code::from_bytes(code.as_bytes()), message).into_http();
+            }
+            if let Some((metrics, path, started)) = observed {
+                observe::record(&metrics, &path, started, response.headers());
             }
             Ok(response.map(|body| {
                 TonicBody::new(CountedBody {

@@ -22,6 +22,7 @@ mod conn;
 mod data_dir;
 mod health;
 mod http;
+mod observe;
 mod one_message;
 mod purge;
 mod serve;

@@ -16,12 +16,20 @@ use super::{ServeError, health, purge, sync};
 use super::{conn, http};
 use crate::config::ConfigError;
 use crate::grpc::{AdminGrpc, AdminGuard, AuthGrpc, ExtAuthz};
-use crate::http::Readiness;
+use crate::http::{Metrics, Readiness};
 use crate::proto::envoy::service::auth::v3::authorization_server::AuthorizationServer;
 use crate::proto::{
     self, admin_service_server::AdminServiceServer, auth_service_server::AuthServiceServer,
 };
 use crate::store::Store;
+
+/// The methods served whose protos are not in tessera's descriptor sets.
+const UNLISTED_METHODS: [&str; 4] = [
+    "/grpc.health.v1.Health/Check",
+    "/grpc.health.v1.Health/Watch",
+    "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+];
 
 /// The largest request accepted, in bytes.
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
@@ -49,12 +57,21 @@ pub(super) async fn run<S: Store>(
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;
     let (stop_streams, streams_stopping) = watch::channel(false);
-    let service = AuthServiceServer::new(AuthGrpc::new(
-        auth.clone(),
-        config.watch_heartbeat,
-        streams_stopping,
-    ))
-    .max_decoding_message_size(MAX_REQUEST_BYTES);
+    let grpc = AuthGrpc::new(auth.clone(), config.watch_heartbeat, streams_stopping);
+    // The RPCs are counted only when /metrics can be read.
+    let metrics = http_listener.is_some().then(|| {
+        let watching = grpc.watching();
+        Arc::new(Metrics::new(
+            auth.clone(),
+            move || watching.count(),
+            &[
+                proto::FILE_DESCRIPTOR_SET,
+                proto::envoy::FILE_DESCRIPTOR_SET,
+            ],
+            &UNLISTED_METHODS,
+        ))
+    });
+    let service = AuthServiceServer::new(grpc).max_decoding_message_size(MAX_REQUEST_BYTES);
     // The admin API: every call passes the guard (a valid token with the admin role)
     // before its handler runs.
     let admin = InterceptedService::new(
@@ -84,25 +101,28 @@ pub(super) async fn run<S: Store>(
         health_stopped,
     ));
     let (stop_http, http_stopping) = watch::channel(false);
-    let http_served = http_listener.map(|listener| {
-        if let Ok(address) = listener.local_addr() {
-            info!(address = %address, "HTTP endpoints ready");
-        }
-        let router = crate::http::router(
-            auth.clone(),
-            serving.readiness.clone(),
-            config.issuer.clone(),
-        );
-        let mut stopping = http_stopping;
-        tokio::spawn(http::serve(
-            listener,
-            router,
-            config.connections,
-            async move {
-                let _ = stopping.wait_for(|s| *s).await;
-            },
-        ))
-    });
+    let http_served = http_listener
+        .zip(metrics.clone())
+        .map(|(listener, metrics)| {
+            if let Ok(address) = listener.local_addr() {
+                info!(address = %address, "HTTP endpoints ready");
+            }
+            let router = crate::http::router(
+                auth.clone(),
+                serving.readiness.clone(),
+                metrics,
+                config.issuer.clone(),
+            );
+            let mut stopping = http_stopping;
+            tokio::spawn(http::serve(
+                listener,
+                router,
+                config.connections,
+                async move {
+                    let _ = stopping.wait_for(|s| *s).await;
+                },
+            ))
+        });
     info!(
         address = %addr,
         backend = config.store.database_url.kind().as_str(),
@@ -134,8 +154,12 @@ pub(super) async fn run<S: Store>(
             AuthorizationServer::new(ExtAuthz::new(auth.clone()))
                 .max_decoding_message_size(MAX_REQUEST_BYTES),
         );
-    let trusted = Arc::new(config.trusted_proxies.clone());
-    let mut connections = conn::serve(listener, routes, limits, trusted, signal).await;
+    let front = conn::Front {
+        routes,
+        trusted: Arc::new(config.trusted_proxies.clone()),
+        metrics,
+    };
+    let mut connections = conn::serve(listener, front, limits, signal).await;
     let grace = config.shutdown_grace;
     let mut http_connections = match http_served {
         Some(task) => task.await.unwrap_or_default(),

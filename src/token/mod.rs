@@ -33,4 +33,4 @@ pub use claims::AccessClaims;
 pub use jwks::{Jwk, JwkSet};
 pub use keyset::KeySet;
 pub use revoked::RevokedSessions;
-pub use verify::{TokenVerifier, VerifyError};
+pub use verify::{CacheStats, TokenVerifier, VerifyError};

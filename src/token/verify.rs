@@ -15,6 +15,7 @@
 //! call (see [`super::cache`]).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -59,6 +60,28 @@ pub struct TokenVerifier {
     audience: Arc<str>,
     leeway_secs: i64,
     cache: Arc<VerifiedCache>,
+    /// Lookups in the cache that hit and missed, kept across every cache this
+    /// verifier's successors take over.
+    stats: Arc<CacheStats>,
+}
+
+/// How often the verified-token cache answered.
+#[derive(Debug, Default)]
+pub struct CacheStats {
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl CacheStats {
+    /// Lookups answered from the cache.
+    pub fn hits(&self) -> u64 {
+        self.hits.load(Ordering::Relaxed)
+    }
+
+    /// Lookups that had to check the signature.
+    pub fn misses(&self) -> u64 {
+        self.misses.load(Ordering::Relaxed)
+    }
 }
 
 impl TokenVerifier {
@@ -72,6 +95,7 @@ impl TokenVerifier {
             audience: audience.into(),
             leeway_secs: i64::try_from(leeway_secs).unwrap_or(i64::MAX),
             cache: Arc::new(VerifiedCache::new(DEFAULT_ENTRIES)),
+            stats: Arc::default(),
         }
     }
 
@@ -86,6 +110,7 @@ impl TokenVerifier {
     /// issuer, audience and leeway: a reload that changed nothing keeps what was
     /// verified. With any difference it keeps its own empty cache.
     pub fn keeping_cache_of(mut self, previous: &TokenVerifier) -> Self {
+        self.stats = previous.stats.clone();
         if self.keys.same_kids(&previous.keys)
             && self.issuer == previous.issuer
             && self.audience == previous.audience
@@ -102,6 +127,11 @@ impl TokenVerifier {
         self.cache.len()
     }
 
+    /// How often the cache answered.
+    pub fn cache_stats(&self) -> &CacheStats {
+        &self.stats
+    }
+
     /// Verifies `token` at time `now` (seconds since the Unix epoch): from the cache
     /// when these exact bytes verified before, else by the full check.
     pub fn verify(&self, token: &str, now: i64) -> Result<AccessClaims, VerifyError> {
@@ -112,9 +142,11 @@ impl TokenVerifier {
         }
         let key = crate::crypto::sha256(token.as_bytes());
         if let Some(claims) = self.cache.get(&key, now) {
+            self.stats.hits.fetch_add(1, Ordering::Relaxed);
             self.check_times(&claims, now)?;
             return Ok(claims);
         }
+        self.stats.misses.fetch_add(1, Ordering::Relaxed);
         let claims = self.verify_signed(token)?;
         self.check_times(&claims, now)?;
         let valid_until = claims.exp.saturating_add(self.leeway_secs);

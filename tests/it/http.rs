@@ -273,3 +273,91 @@ async fn forward_auth_allows_a_valid_token_and_refuses_every_other(backend: Back
     assert_eq!(expired.status, StatusCode::UNAUTHORIZED);
     assert_eq!(expired.header("x-auth-reason"), "TOKEN_EXPIRED");
 }
+
+/// The value of the sample `name{labels}` (labels as written, in order) in `text`.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map(|v| v.trim().parse().unwrap())
+}
+
+#[tokio::test]
+async fn metrics_count_rpcs_by_method_code_and_reason_and_show_what_the_server_holds() {
+    let server = with_http(Backend::Sqlite).await;
+    let (_, pair) = server.login_as(&email("metrics")).await;
+    server.verify(&pair.access_token).await.unwrap();
+    server.verify(&pair.access_token).await.unwrap();
+    assert!(server.verify("not.a.token").await.is_err());
+    // A method nobody serves is counted, under a label that cannot grow.
+    let mut grpc = tonic::client::Grpc::new(server.channel().await);
+    grpc.ready().await.unwrap();
+    let nope: Result<tonic::Response<()>, tonic::Status> = grpc
+        .unary(
+            tonic::Request::new(()),
+            http::uri::PathAndQuery::from_static("/tessera.auth.v1.AuthService/Nope"),
+            tonic_prost::ProstCodec::<(), ()>::default(),
+        )
+        .await;
+    assert_eq!(nope.unwrap_err().code(), tonic::Code::Unimplemented);
+    let mut stream = server.watch_from_nothing().await;
+    let (_, other) = server.login_as(&email("metrics-out")).await;
+    server.logout(&other.refresh_token, false).await.unwrap();
+    harness::next_revoked(&mut stream).await;
+
+    let reply = get(&server, "/metrics", &[]).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(
+        reply
+            .header("content-type")
+            .starts_with("application/openmetrics-text")
+    );
+    let text = reply.body;
+    let verify = r#"service="tessera.auth.v1.AuthService",method="Verify""#;
+    assert_eq!(
+        sample(
+            &text,
+            &format!(r#"tessera_grpc_requests_total{{{verify},code="OK",reason=""}}"#)
+        ),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!(
+                r#"tessera_grpc_requests_total{{{verify},code="UNAUTHENTICATED",reason="TOKEN_INVALID"}}"#
+            )
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!(r#"tessera_grpc_request_duration_seconds_count{{{verify}}}"#)
+        ),
+        Some(3.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"tessera_grpc_requests_total{service="unknown",method="unknown",code="UNIMPLEMENTED",reason="UNIMPLEMENTED"}"#
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    // The first Verify checked the signature, the second was a cache hit.
+    assert_eq!(sample(&text, "tessera_verify_cache_hits_total"), Some(1.0));
+    assert!(sample(&text, "tessera_verify_cache_misses_total").unwrap() >= 2.0);
+    assert_eq!(sample(&text, "tessera_revoked_sessions"), Some(1.0));
+    assert_eq!(sample(&text, "tessera_watch_streams"), Some(1.0));
+    assert_eq!(sample(&text, "tessera_hash_jobs"), Some(0.0));
+    assert!(sample(&text, "tessera_signing_key_age_seconds").is_some());
+    assert!(sample(&text, "tessera_next_key_activation_timestamp_seconds").is_none());
+
+    drop(stream);
+    let closed = || async {
+        let text = get(&server, "/metrics", &[]).await.body;
+        sample(&text, "tessera_watch_streams") == Some(0.0)
+    };
+    assert!(harness::eventually(Duration::from_secs(5), closed).await);
+}
