@@ -56,6 +56,16 @@ pub struct ServeArgs {
     /// auth (empty: no HTTP listener).
     #[arg(long, env = "TESSERA_HTTP_LISTEN", default_value = defaults::HTTP_LISTEN)]
     pub http_listen: String,
+    /// TLS on the gRPC listener: the certificate chain (PEM). Re-read on SIGHUP or
+    /// when the file changes.
+    #[arg(long, env = "TESSERA_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, env = "TESSERA_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// mTLS: clients must present a certificate issued by this CA (PEM).
+    #[arg(long, env = "TESSERA_TLS_CLIENT_CA")]
+    pub tls_client_ca: Option<PathBuf>,
     /// `iss` of every token, checked on verify.
     #[arg(long, env = "TESSERA_ISSUER", default_value = defaults::ISSUER)]
     pub issuer: String,

@@ -15,8 +15,10 @@ mod hashing;
 mod parse;
 mod proxies;
 mod store;
+mod tls;
 
 pub use proxies::TrustedProxies;
+pub use tls::TlsFiles;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -65,6 +67,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Where the HTTP endpoints listen, if anywhere.
     pub http_listen: Option<SocketAddr>,
+    /// TLS on the gRPC listener, if set.
+    pub tls: Option<TlsFiles>,
     pub issuer: String,
     pub audience: String,
     pub access_ttl: Duration,
@@ -155,6 +159,7 @@ impl Config {
         Ok(Config {
             listen,
             http_listen,
+            tls: TlsFiles::from_args(args.tls_cert, args.tls_key, args.tls_client_ca)?,
             issuer: non_empty("TESSERA_ISSUER", args.issuer)?,
             audience: non_empty("TESSERA_AUDIENCE", args.audience)?,
             access_ttl: tokens.access_ttl,
@@ -336,6 +341,9 @@ impl Config {
             },
             listen: defaults::LISTEN.into(),
             http_listen: defaults::HTTP_LISTEN.into(),
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
             issuer: defaults::ISSUER.into(),
             audience: defaults::AUDIENCE.into(),
             refresh_ttl: defaults::REFRESH_TTL.into(),

@@ -22,22 +22,21 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::io;
 use std::net::SocketAddr;
 use std::pin::{Pin, pin};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http_body::{Body, Frame, SizeHint};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 use tonic::body::Body as TonicBody;
 use tonic::service::Routes;
 use tonic::transport::server::TcpConnectInfo;
@@ -47,14 +46,13 @@ use crate::grpc::ClientAddress;
 use tonic::{Code, Status};
 use tracing::{debug, warn};
 
+use super::handshake::Handshake;
 use super::one_message::{OneMessage, streams_requests};
+use super::tls::Tls;
 use super::{observe, trim};
 use crate::config::Connections;
 use crate::grpc::status::from_framework;
 use crate::http::Metrics;
-
-/// The length of the HTTP/2 client preface (RFC 9113 §3.4).
-const PREFACE_BYTES: usize = 24;
 
 /// How long to wait before accepting again after accept failed.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -126,7 +124,8 @@ pub(super) async fn serve(
     connections
 }
 
-/// Serves one connection until it closes.
+/// Serves one connection until it closes: over TLS when it is on, after a handshake
+/// that must finish within the handshake deadline.
 async fn connection(
     tcp: TcpStream,
     peer: SocketAddr,
@@ -140,6 +139,33 @@ async fn connection(
         local_addr: tcp.local_addr().ok(),
         remote_addr: Some(peer),
     };
+    let Some(tls) = front.tls.clone() else {
+        return serve_io(tcp, peer, info, front, limits, close).await;
+    };
+    let handshake = tokio::time::timeout(limits.handshake_timeout, tls.acceptor().accept(tcp));
+    let accepted = tokio::select! {
+        accepted = handshake => accepted,
+        // Shutting down: a connection still in its TLS handshake has nothing to finish.
+        _ = close.wait_for(|c| *c) => return,
+    };
+    match accepted {
+        Ok(Ok(stream)) => serve_io(stream, peer, info, front, limits, close).await,
+        Ok(Err(e)) => debug!(error = %e, peer = %peer, "TLS handshake failed"),
+        Err(_) => debug!(peer = %peer, "TLS handshake did not finish in time"),
+    }
+}
+
+/// Serves HTTP/2 on `io` until the connection closes.
+async fn serve_io<IO>(
+    io: IO,
+    peer: SocketAddr,
+    info: TcpConnectInfo,
+    front: Front,
+    limits: Connections,
+    mut close: watch::Receiver<bool>,
+) where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let state = Arc::new(ConnState::new());
     let service = Counted {
         front,
@@ -153,7 +179,7 @@ async fn connection(
         .max_header_list_size(limits.max_header_bytes)
         .keep_alive_interval(Some(limits.keepalive_interval))
         .keep_alive_timeout(KEEPALIVE_TIMEOUT);
-    let io = Handshake::new(tcp, limits.handshake_timeout);
+    let io = Handshake::new(io, limits.handshake_timeout);
     let handshaken = io.done.clone();
     let conn = builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
     let mut conn = pin!(conn);
@@ -252,6 +278,8 @@ pub(super) struct Front {
     pub trusted: Arc<TrustedProxies>,
     /// Where each RPC is counted, when the metrics are served.
     pub metrics: Option<Arc<Metrics>>,
+    /// TLS, when it is on.
+    pub tls: Option<Arc<Tls>>,
 }
 
 /// The routes of one connection: each request learns its peer and its client's
@@ -349,83 +377,5 @@ impl Body for CountedBody {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
-    }
-}
-
-/// A connection whose first 24 bytes (the HTTP/2 preface) must arrive in time.
-struct Handshake {
-    io: TcpStream,
-    /// Preface bytes still to come.
-    preface_left: usize,
-    deadline: Pin<Box<Sleep>>,
-    /// Set once the whole preface has arrived.
-    done: Arc<AtomicBool>,
-}
-
-impl Handshake {
-    fn new(io: TcpStream, timeout: Duration) -> Self {
-        Self {
-            io,
-            preface_left: PREFACE_BYTES,
-            deadline: Box::pin(tokio::time::sleep(timeout)),
-            done: Arc::new(AtomicBool::new(false)),
-        }
-    }
-}
-
-impl AsyncRead for Handshake {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = &mut *self;
-        if this.preface_left > 0 && this.deadline.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "the HTTP/2 handshake did not arrive in time",
-            )));
-        }
-        let before = buf.filled().len();
-        ready!(Pin::new(&mut this.io).poll_read(cx, buf))?;
-        if this.preface_left > 0 {
-            this.preface_left = this
-                .preface_left
-                .saturating_sub(buf.filled().len() - before);
-            if this.preface_left == 0 {
-                this.done.store(true, Ordering::Release);
-            }
-        }
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl AsyncWrite for Handshake {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }

@@ -20,6 +20,7 @@
 
 mod conn;
 mod data_dir;
+mod handshake;
 mod health;
 mod http;
 mod observe;
@@ -28,6 +29,7 @@ mod purge;
 mod serve;
 mod startup;
 mod sync;
+mod tls;
 mod trim;
 
 use std::future::Future;

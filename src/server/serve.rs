@@ -13,7 +13,7 @@ use tracing::{info, warn};
 
 use super::startup::Wired;
 use super::{ServeError, health, purge, sync};
-use super::{conn, http};
+use super::{conn, http, tls};
 use crate::config::ConfigError;
 use crate::grpc::{AdminGrpc, AdminGuard, AuthGrpc, ExtAuthz};
 use crate::http::{Metrics, Readiness};
@@ -43,6 +43,7 @@ pub(super) async fn run<S: Store>(
         auth,
         listener,
         http_listener,
+        tls,
         config,
         revocation_cursor,
     } = wired;
@@ -86,6 +87,9 @@ pub(super) async fn run<S: Store>(
         config.purge_interval,
         tasks_stopped.clone(),
     ));
+    let tls_watch = tls
+        .clone()
+        .map(|tls| tokio::spawn(tls::watch(tls, tasks_stopped.clone())));
     let sync = tokio::spawn(sync::run(
         auth.clone(),
         config.sync_interval,
@@ -127,6 +131,11 @@ pub(super) async fn run<S: Store>(
         address = %addr,
         backend = config.store.database_url.kind().as_str(),
         kid = auth.signing_kid(),
+        tls = match &config.tls {
+            None => "off",
+            Some(files) if files.client_ca.is_some() => "mtls",
+            Some(_) => "on",
+        },
         "ready"
     );
 
@@ -158,6 +167,7 @@ pub(super) async fn run<S: Store>(
         routes,
         trusted: Arc::new(config.trusted_proxies.clone()),
         metrics,
+        tls,
     };
     let mut connections = conn::serve(listener, front, limits, signal).await;
     let grace = config.shutdown_grace;
@@ -182,6 +192,9 @@ pub(super) async fn run<S: Store>(
     let _ = stop_tasks.send(true);
     let _ = purge.await;
     let _ = sync.await;
+    if let Some(watch) = tls_watch {
+        let _ = watch.await;
+    }
     auth.store().close().await;
     info!("stopped");
     Ok(())

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
+use super::tls::Tls;
 use super::{SIGNING_QUEUE, ServeError, data_dir};
 use crate::auth::keys::{KeysError, Keystore};
 use crate::auth::throttle::Limits;
@@ -192,6 +193,8 @@ pub(super) struct Wired<S: Store> {
     pub listener: TcpListener,
     /// The HTTP endpoints' listener, when `TESSERA_HTTP_LISTEN` is set.
     pub http_listener: Option<TcpListener>,
+    /// TLS on the gRPC listener, when it is on.
+    pub tls: Option<Arc<Tls>>,
     pub config: Config,
     /// The revocation number the sync task follows the store from.
     pub revocation_cursor: i64,
@@ -207,6 +210,11 @@ impl<S: Store> Wired<S> {
         first: Option<SigningKey>,
         clock: Clock,
     ) -> Result<Self, ServeError> {
+        // The certificate files first: reading them touches nothing else.
+        let tls = match &config.tls {
+            Some(files) => Some(Arc::new(Tls::load(files.clone())?)),
+            None => None,
+        };
         let damaged = |e: StoreError| {
             ConfigError::new(
                 "TESSERA_DATABASE_URL",
@@ -299,6 +307,7 @@ impl<S: Store> Wired<S> {
             auth,
             listener,
             http_listener,
+            tls,
             config,
             revocation_cursor,
         })

@@ -139,9 +139,9 @@ fn a_signing_key_that_is_not_an_rsa_pkcs8_pem_exits_2() {
 
 /// A running `tessera serve` with JSON logs on a pipe.
 pub struct Running {
-    child: std::process::Child,
+    pub child: std::process::Child,
     pub addr: String,
-    logs: std::sync::mpsc::Receiver<String>,
+    pub logs: std::sync::mpsc::Receiver<String>,
 }
 
 /// Starts the binary on port 0 with JSON logs at `level`, and waits for its "ready"

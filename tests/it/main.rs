@@ -32,5 +32,6 @@ mod refresh;
 mod register;
 mod server;
 mod store;
+mod tls;
 mod verify;
 mod watch;
