@@ -3,7 +3,7 @@
 # gcr.io/distroless/cc-debian12:nonroot.
 #
 #   docker build -t tessera .
-#   docker run -p 50051:50051 -v tessera-data:/var/lib/tessera tessera
+#   docker run -p 50051:50051 -p 8080:8080 -v tessera-data:/var/lib/tessera tessera
 #
 # The data folder (SQLite database, master key) is the volume /var/lib/tessera; with
 # PostgreSQL set TESSERA_DATABASE_URL and TESSERA_MASTER_KEY instead.
@@ -26,14 +26,18 @@ COPY --from=build /src/target/release/tessera /usr/local/bin/tessera
 # The data folder, owned by the non-root user (65532) and closed to others.
 COPY --from=build --chown=65532:65532 /rootfs/var/lib/tessera /var/lib/tessera
 ENV TESSERA_LISTEN=0.0.0.0:50051 \
+    TESSERA_HTTP_LISTEN=0.0.0.0:8080 \
     TESSERA_DATA_DIR=/var/lib/tessera \
     TESSERA_LOG_FORMAT=json
 VOLUME ["/var/lib/tessera"]
-# gRPC: AuthService, AdminService, health, reflection.
-EXPOSE 50051
+# gRPC: AuthService, AdminService, Envoy's ext_authz, health, reflection.
+# HTTP: JWKS, OpenID discovery, /healthz, /readyz, /metrics, forward auth.
+EXPOSE 50051 8080
 USER 65532:65532
-# Asks the gRPC health service on the listen address: exit 0 only when SERVING.
+# Asks /readyz (serving, and the database reachable and writable): exit 0 only on
+# 200. Over HTTP, so it works the same when the gRPC listener speaks TLS; without
+# the HTTP listener, drop --url to ask the gRPC health service instead.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["/usr/local/bin/tessera", "healthcheck", "--timeout", "3s"]
+    CMD ["/usr/local/bin/tessera", "healthcheck", "--url", "http://127.0.0.1:8080/readyz", "--timeout", "3s"]
 ENTRYPOINT ["/usr/local/bin/tessera"]
 CMD ["serve"]

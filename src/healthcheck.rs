@@ -2,6 +2,9 @@
 //! serves, for a container's `HEALTHCHECK` or a script. Exit 0 when it answers
 //! SERVING, 1 otherwise (not serving, unreachable, too slow), 2 for a bad flag; one
 //! line either way.
+//!
+//! A URL with a path (`http://127.0.0.1:8080/readyz`) is asked over HTTP instead:
+//! serving means 200. That is the way in when the gRPC listener speaks TLS.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -15,7 +18,8 @@ use crate::config::defaults;
 #[derive(Debug, clap::Args)]
 pub struct HealthcheckArgs {
     /// The server to ask, e.g. http://127.0.0.1:50051 (default: the address of
-    /// TESSERA_LISTEN, asked on loopback when it is 0.0.0.0 or [::]).
+    /// TESSERA_LISTEN, asked on loopback when it is 0.0.0.0 or [::]); a URL with a
+    /// path, e.g. http://127.0.0.1:8080/readyz, is asked over HTTP.
     #[arg(long)]
     pub url: Option<String>,
     /// The address `serve` listens on, read when --url is not given.
@@ -44,6 +48,14 @@ pub fn target(url: Option<&str>, listen: &str) -> String {
 /// Whether the server at `url` answers SERVING for the whole server within `timeout`;
 /// the reason in words when it does not.
 pub async fn check(url: &str, timeout: Duration) -> Result<(), String> {
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e| format!("{url} is not a URL: {e}"))?;
+    if !matches!(uri.path(), "" | "/") {
+        return tokio::time::timeout(timeout, check_http(url, &uri))
+            .await
+            .map_err(|_| format!("{url} did not answer within {timeout:?}"))?;
+    }
     let ask = async {
         let endpoint = tonic::transport::Endpoint::from_shared(url.to_owned())
             .map_err(|e| format!("{url} is not a URL: {e}"))?
@@ -66,6 +78,37 @@ pub async fn check(url: &str, timeout: Duration) -> Result<(), String> {
     tokio::time::timeout(timeout, ask)
         .await
         .map_err(|_| format!("{url} did not answer within {timeout:?}"))?
+}
+
+/// Whether `GET uri` answers 200.
+async fn check_http(url: &str, uri: &http::Uri) -> Result<(), String> {
+    if uri.scheme_str() != Some("http") {
+        return Err(format!("{url}: only http:// is asked over HTTP"));
+    }
+    let authority = uri
+        .authority()
+        .ok_or_else(|| format!("{url} names no host"))?;
+    let port = authority.port_u16().unwrap_or(80);
+    let tcp = tokio::net::TcpStream::connect((authority.host().trim_matches(['[', ']']), port))
+        .await
+        .map_err(|e| format!("cannot reach {url}: {e}"))?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+            .await
+            .map_err(|e| format!("cannot reach {url}: {e}"))?;
+    tokio::spawn(connection);
+    let request = http::Request::get(uri.path())
+        .header(http::header::HOST, authority.as_str())
+        .body(String::new())
+        .map_err(|e| format!("{url}: {e}"))?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| format!("{url} did not answer: {e}"))?;
+    match response.status() {
+        http::StatusCode::OK => Ok(()),
+        other => Err(format!("{url} answered {other}")),
+    }
 }
 
 /// Runs the subcommand; returns the exit code.
