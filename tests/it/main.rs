@@ -27,6 +27,7 @@ mod nginx;
 mod password_change;
 mod postgres;
 mod proxies;
+mod python;
 mod recovery;
 mod refresh;
 mod register;
