@@ -219,7 +219,7 @@ where
         Ok(settings) => settings,
         Err(e) => return fail(&e, EXIT_CONFIG),
     };
-    tessera::telemetry::init(LogFormat::Text);
+    let _ = tessera::telemetry::init(LogFormat::Text, None);
     match block_on(command(settings)) {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) => fail(&e, e.exit_code()),
@@ -359,15 +359,20 @@ fn serve(args: ServeArgs) -> ExitCode {
         Ok(config) => config,
         Err(e) => return fail(&e, EXIT_CONFIG),
     };
-    tessera::telemetry::init(config.log_format);
     let served = block_on(async {
-        let server = server::prepare(config, Clock::system()).await?;
-        server.run(shutdown_signal()).await
+        let telemetry = tessera::telemetry::init(config.log_format, config.otlp_endpoint.as_ref())?;
+        let served = match server::prepare(config, Clock::system()).await {
+            Ok(server) => server.run(shutdown_signal()).await,
+            Err(e) => Err(e),
+        };
+        telemetry.shutdown().await;
+        Ok::<_, tessera::telemetry::TelemetryError>(served)
     });
     match served {
-        Ok(Ok(())) => ExitCode::SUCCESS,
-        Ok(Err(ServeError::Config(e))) => fail(&e, EXIT_CONFIG),
-        Ok(Err(e)) => fail(&e, 1),
+        Ok(Ok(Ok(()))) => ExitCode::SUCCESS,
+        Ok(Ok(Err(ServeError::Config(e)))) => fail(&e, EXIT_CONFIG),
+        Ok(Ok(Err(e))) => fail(&e, 1),
+        Ok(Err(e)) => fail(&e, EXIT_CONFIG),
         Err(code) => code,
     }
 }

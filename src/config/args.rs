@@ -135,6 +135,10 @@ pub struct ServeArgs {
     /// Log format: `text` or `json` (level from RUST_LOG).
     #[arg(long, env = "TESSERA_LOG_FORMAT", default_value = defaults::LOG_FORMAT)]
     pub log_format: String,
+    /// OpenTelemetry traces: an OTLP/gRPC collector, `http://host:port` (empty: no
+    /// traces). `OTEL_SERVICE_NAME` and the `OTEL_BSP_*` batching variables apply.
+    #[arg(long, env = "TESSERA_OTLP_ENDPOINT", default_value = defaults::OTLP_ENDPOINT)]
+    pub otlp_endpoint: String,
     /// How many verified access tokens Verify remembers, so a token seen again skips
     /// the signature check (expiry and revocation are still checked); 0 turns it off.
     #[arg(long, env = "TESSERA_VERIFY_CACHE", default_value = defaults::VERIFY_CACHE)]

@@ -27,6 +27,8 @@ pub const LOGIN_ATTEMPTS_PER_EMAIL_PER_MINUTE: &str = "20";
 pub const REGISTRATIONS_PER_ADDRESS_PER_MINUTE: &str = "10";
 pub const LOGIN_ATTEMPTS_PER_ADDRESS_PER_MINUTE: &str = "50";
 pub const LOG_FORMAT: &str = "text";
+/// No traces unless a collector is named.
+pub const OTLP_ENDPOINT: &str = "";
 pub const VERIFY_LEEWAY: &str = "30s";
 pub const VERIFY_CACHE: &str = "10000";
 pub const HASH_QUEUE: &str = "64";

@@ -15,9 +15,11 @@ mod hashing;
 mod parse;
 mod proxies;
 mod store;
+mod telemetry;
 mod tls;
 
 pub use proxies::TrustedProxies;
+pub use telemetry::{LogFormat, OtlpEndpoint};
 pub use tls::TlsFiles;
 
 use std::net::SocketAddr;
@@ -49,15 +51,6 @@ impl ConfigError {
             expected: expected.into(),
         }
     }
-}
-
-/// The log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per event.
-    Json,
 }
 
 /// The validated configuration of `tessera serve`.
@@ -95,6 +88,8 @@ pub struct Config {
     /// Registrations per minute allowed per client address.
     pub registrations_per_address_per_minute: u32,
     pub log_format: LogFormat,
+    /// Where trace spans are exported, if anywhere.
+    pub otlp_endpoint: Option<OtlpEndpoint>,
     pub verify_leeway: Duration,
     pub verify_cache: usize,
     /// How passwords are hashed: the algorithm and its cost, and how many hashes run
@@ -142,16 +137,7 @@ impl Config {
             ));
         }
         let tokens = TokenConfig::from_args(&args.tokens)?;
-        let log_format = match args.log_format.trim() {
-            "text" => LogFormat::Text,
-            "json" => LogFormat::Json,
-            _ => {
-                return Err(ConfigError::new(
-                    "TESSERA_LOG_FORMAT",
-                    "expected text or json",
-                ));
-            }
-        };
+        let log_format = LogFormat::parse(&args.log_format)?;
         let hash_concurrency = match args.hash_concurrency {
             Some(raw) => number("TESSERA_HASH_CONCURRENCY", &raw, 1, 1024)?,
             None => cores(),
@@ -241,6 +227,7 @@ impl Config {
                 1_000_000,
             )?,
             log_format,
+            otlp_endpoint: OtlpEndpoint::parse(&args.otlp_endpoint)?,
             verify_leeway: tokens.verify_leeway,
             verify_cache: number("TESSERA_VERIFY_CACHE", &args.verify_cache, 0, 10_000_000)?,
             hashing: HashSettings {
@@ -367,6 +354,7 @@ impl Config {
             login_attempts_per_address_per_minute: defaults::LOGIN_ATTEMPTS_PER_ADDRESS_PER_MINUTE
                 .into(),
             log_format: defaults::LOG_FORMAT.into(),
+            otlp_endpoint: defaults::OTLP_ENDPOINT.into(),
             verify_cache: defaults::VERIFY_CACHE.into(),
             hash_concurrency: None,
             hash_queue: defaults::HASH_QUEUE.into(),

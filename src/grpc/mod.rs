@@ -26,6 +26,8 @@ mod auth_service;
 #[cfg(feature = "server")]
 mod ext_authz;
 #[cfg(feature = "server")]
+mod methods;
+#[cfg(feature = "server")]
 mod request;
 #[cfg(feature = "server")]
 mod watch;
@@ -36,6 +38,8 @@ pub use admin_service::{ADMIN_ROLE, AdminGrpc, AdminGuard};
 pub use auth_service::AuthGrpc;
 #[cfg(feature = "server")]
 pub use ext_authz::{ExtAuthz, REQUIRED_ROLE_EXTENSION};
+#[cfg(feature = "server")]
+pub use methods::Methods;
 #[cfg(feature = "server")]
 pub use request::ClientAddress;
 #[cfg(feature = "server")]

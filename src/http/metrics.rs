@@ -19,7 +19,6 @@
 //! A duration runs from the request to the response's headers: for a unary call
 //! its whole handling, for WatchRevocations the opening of the stream.
 
-use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,10 +33,10 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use prost::Message;
 
 use super::Shared;
 use crate::auth::Auth;
+use crate::grpc::Methods;
 use crate::store::Store;
 
 /// The content type of the OpenMetrics text format.
@@ -62,8 +61,8 @@ pub struct Metrics {
     registry: Registry,
     requests: Family<Outcome, Counter>,
     durations: Family<Method, Histogram>,
-    /// The `/service/method` paths the server serves.
-    known: HashSet<String>,
+    /// The paths the server serves.
+    methods: Arc<Methods>,
 }
 
 impl fmt::Debug for Metrics {
@@ -73,13 +72,12 @@ impl fmt::Debug for Metrics {
 }
 
 impl Metrics {
-    /// Metrics over `auth`, for the methods in `descriptor_sets` (encoded
-    /// `FileDescriptorSet`s) and `paths`; `watching` counts the open streams.
+    /// Metrics over `auth`, labelled by `methods`; `watching` counts the open
+    /// streams.
     pub fn new<S: Store>(
         auth: Arc<Auth<S>>,
         watching: impl Fn() -> usize + Send + Sync + 'static,
-        descriptor_sets: &[&[u8]],
-        paths: &[&str],
+        methods: Arc<Methods>,
     ) -> Self {
         let mut registry = Registry::with_prefix("tessera");
         let requests = Family::<Outcome, Counter>::default();
@@ -101,35 +99,18 @@ impl Metrics {
             auth,
             watching: Box::new(watching),
         }));
-        let mut known: HashSet<String> = paths.iter().map(|p| (*p).to_owned()).collect();
-        for set in descriptor_sets {
-            let Ok(set) = prost_types::FileDescriptorSet::decode(*set) else {
-                continue;
-            };
-            for file in set.file {
-                let package = file.package();
-                for service in &file.service {
-                    for method in &service.method {
-                        known.insert(format!("/{package}.{}/{}", service.name(), method.name()));
-                    }
-                }
-            }
-        }
         Self {
             registry,
             requests,
             durations,
-            known,
+            methods,
         }
     }
 
     /// Counts one request to `path` that answered `code` (`"0"` for OK) with
     /// `reason`, after `elapsed`.
     pub fn observe(&self, path: &str, code: &str, reason: &str, elapsed: Duration) {
-        let (service, method) = match path.strip_prefix('/').and_then(|p| p.split_once('/')) {
-            Some((service, method)) if self.known.contains(path) => (service, method),
-            _ => ("unknown", "unknown"),
-        };
+        let (service, method) = self.methods.split(path);
         let method = Method {
             service: service.to_owned(),
             method: method.to_owned(),

@@ -42,14 +42,14 @@ use tonic::service::Routes;
 use tonic::transport::server::TcpConnectInfo;
 
 use crate::config::TrustedProxies;
-use crate::grpc::ClientAddress;
+use crate::grpc::{ClientAddress, Methods};
 use tonic::{Code, Status};
-use tracing::{debug, warn};
+use tracing::{Instrument, Span, debug, warn};
 
 use super::handshake::Handshake;
 use super::one_message::{OneMessage, streams_requests};
 use super::tls::Tls;
-use super::{observe, trim};
+use super::{observe, trace, trim};
 use crate::config::Connections;
 use crate::grpc::status::from_framework;
 use crate::http::Metrics;
@@ -280,6 +280,8 @@ pub(super) struct Front {
     pub metrics: Option<Arc<Metrics>>,
     /// TLS, when it is on.
     pub tls: Option<Arc<Tls>>,
+    /// The methods served, when each RPC gets a trace span.
+    pub traced: Option<Arc<Methods>>,
 }
 
 /// The routes of one connection: each request learns its peer and its client's
@@ -327,8 +329,16 @@ where
                 std::time::Instant::now(),
             )
         });
-        let response = self.front.routes.call(request);
-        Box::pin(async move {
+        let span = self
+            .front
+            .traced
+            .as_ref()
+            .map_or_else(Span::none, |methods| {
+                trace::rpc_span(methods, request.uri().path(), request.headers())
+            });
+        let response = span.in_scope(|| self.front.routes.call(request));
+        let finished = span.clone();
+        let answer = async move {
             let mut response = response.await?;
             // A status the framework made (trailers-only, with no details) is given
             // tessera's ErrorInfo instead of the decoder's words.
@@ -341,8 +351,12 @@ where
                 let message = framework.as_ref().map_or("", Status::message);
                 response = from_framework(Code::from_bytes(code.as_bytes()), message).into_http();
             }
-            if let Some((metrics, path, started)) = observed {
-                observe::record(&metrics, &path, started, response.headers());
+            if observed.is_some() || !finished.is_none() {
+                let (code, reason) = observe::outcome(response.headers());
+                if let Some((metrics, path, started)) = observed {
+                    observe::record(&metrics, &path, started, code, &reason);
+                }
+                trace::record(&finished, code, &reason);
             }
             Ok(response.map(|body| {
                 TonicBody::new(CountedBody {
@@ -350,7 +364,8 @@ where
                     _guard: guard,
                 })
             }))
-        })
+        };
+        Box::pin(answer.instrument(span))
     }
 }
 

@@ -30,6 +30,7 @@ mod serve;
 mod startup;
 mod sync;
 mod tls;
+mod trace;
 mod trim;
 
 use std::future::Future;

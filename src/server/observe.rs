@@ -1,6 +1,7 @@
-//! Counting each RPC for `/metrics` as its response headers leave: the method, the
-//! status code and the ErrorInfo reason (decoded only for errors), and the time
-//! taken. Only when the HTTP endpoints are on, since nothing else reads the counts.
+//! What an RPC answered, read as its response headers leave: the status code and the
+//! ErrorInfo reason (decoded only for errors). Counted for `/metrics` (only when the
+//! HTTP endpoints are on, since nothing else reads the counts) and recorded on the
+//! RPC's trace span.
 
 use std::time::Instant;
 
@@ -10,8 +11,9 @@ use tonic_types::StatusExt;
 
 use crate::http::Metrics;
 
-/// Records one RPC to `path`, started at `started`, whose response has `headers`.
-pub(super) fn record(metrics: &Metrics, path: &str, started: Instant, headers: &HeaderMap) {
+/// The status code (`"0"` for OK) and ErrorInfo reason (empty for OK) of a response
+/// with `headers`.
+pub(super) fn outcome(headers: &HeaderMap) -> (&str, String) {
     // A unary success sends its status in the trailers: no status here means OK.
     let code = headers
         .get("grpc-status")
@@ -25,5 +27,11 @@ pub(super) fn record(metrics: &Metrics, path: &str, started: Instant, headers: &
             .map(|info| info.reason)
             .unwrap_or_default()
     };
-    metrics.observe(path, code, &reason, started.elapsed());
+    (code, reason)
+}
+
+/// Counts one RPC to `path`, started at `started`, that answered `code` with
+/// `reason`.
+pub(super) fn record(metrics: &Metrics, path: &str, started: Instant, code: &str, reason: &str) {
+    metrics.observe(path, code, reason, started.elapsed());
 }

@@ -15,7 +15,7 @@ use super::startup::Wired;
 use super::{ServeError, health, purge, sync};
 use super::{conn, http, tls};
 use crate::config::ConfigError;
-use crate::grpc::{AdminGrpc, AdminGuard, AuthGrpc, ExtAuthz};
+use crate::grpc::{AdminGrpc, AdminGuard, AuthGrpc, ExtAuthz, Methods};
 use crate::http::{Metrics, Readiness};
 use crate::proto::envoy::service::auth::v3::authorization_server::AuthorizationServer;
 use crate::proto::{
@@ -59,17 +59,20 @@ pub(super) async fn run<S: Store>(
     let reflection_v1alpha = reflection().build_v1alpha()?;
     let (stop_streams, streams_stopping) = watch::channel(false);
     let grpc = AuthGrpc::new(auth.clone(), config.watch_heartbeat, streams_stopping);
+    let methods = Arc::new(Methods::new(
+        &[
+            proto::FILE_DESCRIPTOR_SET,
+            proto::envoy::FILE_DESCRIPTOR_SET,
+        ],
+        &UNLISTED_METHODS,
+    ));
     // The RPCs are counted only when /metrics can be read.
     let metrics = http_listener.is_some().then(|| {
         let watching = grpc.watching();
         Arc::new(Metrics::new(
             auth.clone(),
             move || watching.count(),
-            &[
-                proto::FILE_DESCRIPTOR_SET,
-                proto::envoy::FILE_DESCRIPTOR_SET,
-            ],
-            &UNLISTED_METHODS,
+            methods.clone(),
         ))
     });
     let service = AuthServiceServer::new(grpc).max_decoding_message_size(MAX_REQUEST_BYTES);
@@ -168,6 +171,8 @@ pub(super) async fn run<S: Store>(
         trusted: Arc::new(config.trusted_proxies.clone()),
         metrics,
         tls,
+        // A span per RPC only when they are exported.
+        traced: config.otlp_endpoint.is_some().then_some(methods),
     };
     let mut connections = conn::serve(listener, front, limits, signal).await;
     let grace = config.shutdown_grace;

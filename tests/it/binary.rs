@@ -75,6 +75,12 @@ fn a_bad_setting_exits_2_with_one_line_naming_the_variable() {
         ("TESSERA_MASTER_KEY_FILE", "/nonexistent/master.key"),
         ("TESSERA_AUTO_MIGRATE", "perhaps"),
         ("TESSERA_SYNC_INTERVAL", "often"),
+        ("TESSERA_OTLP_ENDPOINT", "collector:4317"),
+        ("TESSERA_OTLP_ENDPOINT", "https://collector:4317"),
+        (
+            "TESSERA_OTLP_ENDPOINT",
+            "http://secret-password@collector:4317",
+        ),
     ];
     for (var, value) in cases {
         let (code, stderr) = serve_with(var, value);
@@ -148,7 +154,17 @@ pub struct Running {
 /// event (which names the bound address). Lines are read on a thread, so a server
 /// that never gets ready fails the test instead of hanging it.
 pub fn start(data: &std::path::Path, cwd: &std::path::Path, level: &str) -> Running {
-    start_limited(data, cwd, level, None)
+    start_limited(data, cwd, level, None, &[])
+}
+
+/// As [`start`], with more environment variables set.
+pub fn start_with(
+    data: &std::path::Path,
+    cwd: &std::path::Path,
+    level: &str,
+    env: &[(&str, &str)],
+) -> Running {
+    start_limited(data, cwd, level, None, env)
 }
 
 /// As [`start`], with files the server writes capped at `max_file_bytes` (`prlimit
@@ -159,6 +175,7 @@ fn start_limited(
     cwd: &std::path::Path,
     level: &str,
     max_file_bytes: Option<u64>,
+    env: &[(&str, &str)],
 ) -> Running {
     let mut command = match max_file_bytes {
         None => tessera(),
@@ -183,6 +200,7 @@ fn start_limited(
         ])
         .env("TESSERA_DATA_DIR", data)
         .env("RUST_LOG", level)
+        .envs(env.iter().copied())
         .current_dir(cwd)
         .stderr(Stdio::piped())
         .spawn()
@@ -599,7 +617,7 @@ async fn a_full_disk_answers_storage_unavailable_turns_health_not_serving_and_re
     assert_eq!(code, Some(0), "{stderr}");
     let db = std::fs::metadata(data.join("tessera.db")).unwrap().len();
     // Room for the database as it is, and a little WAL: then the disk is full.
-    let server = start_limited(&data, dir.path(), "info", Some(db + 64 * 1024));
+    let server = start_limited(&data, dir.path(), "info", Some(db + 64 * 1024), &[]);
     let channel = tonic::transport::Channel::from_shared(format!("http://{}", server.addr))
         .unwrap()
         .connect()

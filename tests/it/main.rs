@@ -24,6 +24,7 @@ mod login;
 mod logout;
 mod malformed;
 mod nginx;
+mod otlp;
 mod password_change;
 mod postgres;
 mod proxies;
