@@ -8,13 +8,12 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use tessera::admin::{self, AdminError, RoleChange, RoleEdit};
 use tessera::bench::BenchArgs;
-use tessera::clock::Clock;
 use tessera::config::{
-    Config, ConfigError, LogFormat, ServeArgs, StoreArgs, StoreConfig, TokenArgs, TokenConfig,
-    defaults,
+    ConfigError, LogFormat, ServeArgs, StoreArgs, StoreConfig, TokenArgs, TokenConfig, defaults,
 };
 use tessera::healthcheck::HealthcheckArgs;
-use tessera::server::{self, ServeError};
+
+mod serve;
 
 /// tessera: a gRPC authentication service.
 #[derive(Parser)]
@@ -121,7 +120,7 @@ const EXIT_CONFIG: u8 = 2;
 /// Runs the parsed command; returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Serve(args) => serve(*args),
+        Command::Serve(args) => serve::serve(*args),
         Command::Bench(args) => bench(&args),
         Command::Healthcheck(args) => tessera::healthcheck::run(&args),
         Command::Migrate(store) => operator(|| StoreConfig::from_args(store), migrate),
@@ -351,52 +350,5 @@ fn print_json(value: &impl serde::Serialize) -> ExitCode {
             eprintln!("tessera bench: {e}");
             ExitCode::FAILURE
         }
-    }
-}
-
-fn serve(args: ServeArgs) -> ExitCode {
-    let config = match Config::from_args(args) {
-        Ok(config) => config,
-        Err(e) => return fail(&e, EXIT_CONFIG),
-    };
-    let served = block_on(async {
-        let telemetry = tessera::telemetry::init(config.log_format, config.otlp_endpoint.as_ref())?;
-        let served = match server::prepare(config, Clock::system()).await {
-            Ok(server) => server.run(shutdown_signal()).await,
-            Err(e) => Err(e),
-        };
-        telemetry.shutdown().await;
-        Ok::<_, tessera::telemetry::TelemetryError>(served)
-    });
-    match served {
-        Ok(Ok(Ok(()))) => ExitCode::SUCCESS,
-        Ok(Ok(Err(ServeError::Config(e)))) => fail(&e, EXIT_CONFIG),
-        Ok(Ok(Err(e))) => fail(&e, 1),
-        Ok(Err(e)) => fail(&e, EXIT_CONFIG),
-        Err(code) => code,
-    }
-}
-
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
     }
 }
