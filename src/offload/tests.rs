@@ -1,5 +1,6 @@
 //! The pool's lanes, room, priority and seats.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -130,4 +131,57 @@ async fn a_job_whose_caller_left_is_skipped() {
     // A job queued after the abandoned one runs, so the abandoned one was passed.
     pool.run(|| ()).await.unwrap();
     assert!(!ran.load(Ordering::SeqCst), "an abandoned job ran");
+}
+
+#[tokio::test]
+async fn an_answer_is_held_while_the_next_waiting_job_runs() {
+    let pool = Pool::new("tessera-test", 1, 4).unwrap();
+    let occupied = Occupied::start(&pool).await;
+    let next_done = Arc::new(AtomicBool::new(false));
+    let first = tokio::spawn({
+        let pool = pool.clone();
+        async move { pool.run(|| ()).await }
+    });
+    let second = tokio::spawn({
+        let (pool, done) = (pool.clone(), next_done.clone());
+        async move {
+            pool.run(move || {
+                std::thread::sleep(Duration::from_millis(50));
+                done.store(true, Ordering::SeqCst);
+            })
+            .await
+        }
+    });
+    pool.until_waiting((2, 0)).await;
+    occupied.release().await;
+    first.await.unwrap().unwrap();
+    assert!(
+        next_done.load(Ordering::SeqCst),
+        "the first answer came back before the job queued behind it ran"
+    );
+    second.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_job_longer_than_the_hold_is_answered_as_soon_as_it_ends() {
+    let pool = Pool::new("tessera-test", 1, 4).unwrap();
+    let occupied = Occupied::start(&pool).await;
+    let long = tokio::spawn({
+        let pool = pool.clone();
+        async move { pool.run(|| std::thread::sleep(HOLD * 5)).await }
+    });
+    let (release, hold) = std::sync::mpsc::channel::<()>();
+    let blocked = tokio::spawn({
+        let pool = pool.clone();
+        async move { pool.run(move || hold.recv()).await }
+    });
+    pool.until_waiting((2, 0)).await;
+    occupied.release().await;
+    tokio::time::timeout(Duration::from_secs(10), long)
+        .await
+        .expect("the long job's answer was held behind the blocked one")
+        .unwrap()
+        .unwrap();
+    release.send(()).unwrap();
+    blocked.await.unwrap().unwrap().unwrap();
 }

@@ -24,6 +24,7 @@ pub mod accounts;
 pub mod audit;
 mod budget;
 mod error;
+mod group;
 mod keys;
 mod lifecycle;
 pub mod one_time;

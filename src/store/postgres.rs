@@ -59,6 +59,16 @@ pub struct BadUrl;
 const IDLE_PING_AFTER: Duration = Duration::from_secs(10);
 
 impl PostgresStore {
+    /// Spends a live refresh token: one statement each, as rotations of different
+    /// sessions do not wait for each other here.
+    async fn spend_live(
+        &self,
+        presented: &[u8; 32],
+        next: &super::NextToken,
+    ) -> Result<Option<super::Spent>, StoreError> {
+        self.spend_one(presented, next).await
+    }
+
     /// Parses a `postgres://` URL into connect options.
     pub fn options(url: &str) -> Result<PgConnectOptions, BadUrl> {
         PgConnectOptions::from_str(url).map_err(|_| BadUrl)

@@ -7,13 +7,15 @@
 //! first and never upgrade a read lock, which SQLite would refuse instead of waiting.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use tokio::sync::mpsc;
 
-use super::{Change, RevokedRow, StoreError};
+use super::group::GroupCommit;
+use super::{Change, NextToken, RevokedRow, Spent, StoreError};
 use crate::domain::SessionId;
 
 /// The shared SQL ([`super::sql`](self)), compiled for this backend.
@@ -46,7 +48,15 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// One connection: SQLite has one writer at a time.
     writer: SqlitePool,
+    /// Refresh tokens spent several to a statement under load (`store/group.rs`).
+    spends: Arc<GroupCommit<Spend, Result<Option<Spent>, StoreError>>>,
 }
+
+/// A refresh token to spend: the presented token's hash and its successor.
+type Spend = ([u8; 32], NextToken);
+
+/// The most refresh tokens one statement spends.
+const SPEND_BATCH: usize = 16;
 
 /// The URL could not be parsed as a SQLite URL.
 #[derive(Debug, thiserror::Error)]
@@ -85,7 +95,11 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(StoreError::Database)?;
-        Ok(Self { pool, writer })
+        Ok(Self {
+            pool,
+            writer,
+            spends: Arc::new(GroupCommit::new(SPEND_BATCH)),
+        })
     }
 
     /// A write transaction on the writer connection. `BEGIN IMMEDIATE` takes the write
@@ -96,6 +110,37 @@ impl SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(StoreError::from_sqlx)
+    }
+
+    /// Spends a live refresh token ([`sql`]'s `spend_one`), in a batch with those
+    /// that queued for the writer meanwhile. A batch whose statement fails is run
+    /// again one token at a time, so each gets its own answer.
+    async fn spend_live(
+        &self,
+        presented: &[u8; 32],
+        next: &NextToken,
+    ) -> Result<Option<Spent>, StoreError> {
+        let request = (*presented, next.clone());
+        let answer = self
+            .spends
+            .submit(request, |batch: Vec<Spend>| async move {
+                if let [(presented, next)] = &batch[..] {
+                    return vec![self.spend_one(presented, next).await];
+                }
+                match self.spend_many(&batch).await {
+                    Ok(spent) => spent.into_iter().map(Ok).collect(),
+                    Err(_) => {
+                        let mut each = Vec::with_capacity(batch.len());
+                        for (presented, next) in &batch {
+                            each.push(self.spend_one(presented, next).await);
+                        }
+                        each
+                    }
+                }
+            })
+            .await;
+        // Its batch was abandoned midway: the runtime is stopping.
+        answer.unwrap_or(Err(StoreError::Unavailable(sqlx::Error::PoolClosed)))
     }
 
     /// `PRAGMA quick_check`: "ok", or the damage it found.

@@ -410,6 +410,96 @@ async fn keys_story<S: Store>(store: &S) {
     assert_eq!(store.signing_keys().await.unwrap().len(), 1);
 }
 
+/// Spends that queue for the writer together (on SQLite, one statement spends them):
+/// each live token is spent once and answers its own session; a second copy of a
+/// token in the same queue, an unknown token, an expired one and one of a revoked
+/// session spend nothing and store nothing.
+async fn queued_spends_story<S: Store>(store: &S) {
+    let bob = user("bob@example.com");
+    store.create_user(&bob).await.unwrap();
+    let mut sessions = Vec::new();
+    for n in 0..20u8 {
+        let s = session(&bob, 100 + n, 1_000, if n == 19 { 1_005 } else { 2_000 });
+        store.create_session(&s).await.unwrap();
+        sessions.push(s);
+    }
+    // Session 18 is revoked; 19 expires before the spends.
+    store
+        .revoke_session(sessions[18].id, RevokeReason::Logout, 1_001)
+        .await
+        .unwrap();
+    // Tokens 0..20, token 3 twice, and one nobody issued: all at once.
+    let mut presented: Vec<u8> = (0..20).map(|n| 100 + n).collect();
+    presented.push(103);
+    presented.push(99);
+    let spends = presented.iter().enumerate().map(|(i, &p)| {
+        let store = store.clone();
+        async move {
+            let next = next([200 + i as u8; 32], 1_010, 3_000);
+            (p, store.spend(&[p; 32], &next).await.unwrap())
+        }
+    });
+    let answers = futures_join_all(spends).await;
+    let mut spent_of_three = 0;
+    for (i, (p, answer)) in answers.iter().enumerate() {
+        match (*p, answer) {
+            (103, Some(spent)) => {
+                spent_of_three += 1;
+                assert_eq!((spent.session_id, spent.generation), (sessions[3].id, 1));
+            }
+            (103, None) => {}
+            (p @ 100..=117, Some(spent)) => {
+                let s = &sessions[usize::from(p - 100)];
+                assert_eq!((spent.session_id, spent.user_id), (s.id, bob.id));
+                assert_eq!(spent.generation, 1);
+                let stored = store.refresh_token(&[200 + i as u8; 32]).await.unwrap();
+                assert_eq!(stored.unwrap().session_id, s.id, "its own successor");
+            }
+            (p, answer) => {
+                assert!(matches!(p, 99 | 118 | 119), "token {p} got {answer:?}");
+                assert!(answer.is_none(), "token {p} was spent");
+                let stored = store.refresh_token(&[200 + i as u8; 32]).await.unwrap();
+                assert!(stored.is_none(), "a successor was stored for token {p}");
+            }
+        }
+    }
+    assert_eq!(spent_of_three, 1, "one of the two copies spends token 3");
+    let three = store.refresh_token(&[103; 32]).await.unwrap().unwrap();
+    assert_eq!(three.session_generation, 1, "session 3 moved on once");
+}
+
+/// Polls every future on this task, so all of them queue before the first answers.
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut pending: Vec<_> = futures.map(Box::pin).collect();
+    let mut done: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut all = true;
+        for (f, out) in pending.iter_mut().zip(done.iter_mut()) {
+            if out.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *out = Some(v),
+                    std::task::Poll::Pending => all = false,
+                }
+            }
+        }
+        if all {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    done.into_iter().map(Option::unwrap).collect()
+}
+
+#[tokio::test]
+async fn queued_sqlite_spends_each_get_their_own_answer() {
+    let (_dir, store) = sqlite().await;
+    queued_spends_story(&store).await;
+}
+
 #[tokio::test]
 async fn the_sqlite_store_tells_the_whole_story() {
     let (_dir, store) = sqlite().await;
@@ -427,5 +517,6 @@ async fn the_postgres_store_tells_the_whole_story() {
         .await
         .unwrap();
     store.migrate().await.unwrap();
+    queued_spends_story(&store).await;
     story(store).await;
 }
