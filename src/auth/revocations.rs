@@ -30,8 +30,9 @@ pub struct Revocation {
 /// What WatchRevocations streams follow.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Watched {
-    /// A session was revoked.
-    Revoked(Revocation),
+    /// Sessions were revoked: one, or all that one statement or one sync read
+    /// revoked (a logout everywhere, a disabled user), together.
+    Revoked(Arc<[Revocation]>),
     /// The published signing keys changed.
     KeysChanged,
 }
@@ -97,10 +98,10 @@ impl Revocations {
         let forget_after = revoked_at.saturating_add(self.memory_secs);
         if self.set.insert(&sid, forget_after) {
             // No receiver is fine: nobody is watching.
-            let _ = self.feed.send(Watched::Revoked(Revocation {
+            let _ = self.feed.send(Watched::Revoked(Arc::new([Revocation {
                 session_id: sid,
                 forget_after,
-            }));
+            }])));
         }
     }
 
@@ -114,21 +115,24 @@ impl Revocations {
     }
 
     /// Remembers many revocations with one rebuild of the set, and broadcasts those
-    /// that are news (only if anyone watches: at start nobody does). Returns how many
-    /// were news.
+    /// that are news as one [`Watched::Revoked`] (only if anyone watches: at start
+    /// nobody does), so a million sessions revoked at once are one message to the
+    /// feed, not a million that overrun its backlog. Returns how many were news.
     pub fn remember_all(&self, rows: impl IntoIterator<Item = RevokedRow>) -> usize {
         let memory = self.memory_secs;
         let news = self.set.insert_ids(rows.into_iter().map(|row| {
             let forget_after = row.revoked_at.saturating_add(memory);
             (row.session_id.into_bytes(), forget_after)
         }));
-        if self.feed.receiver_count() > 0 {
-            for (id, forget_after) in &news {
-                let _ = self.feed.send(Watched::Revoked(Revocation {
+        if self.feed.receiver_count() > 0 && !news.is_empty() {
+            let revoked: Arc<[Revocation]> = news
+                .iter()
+                .map(|(id, forget_after)| Revocation {
                     session_id: RevokedSessions::id_text(id),
                     forget_after: *forget_after,
-                }));
-            }
+                })
+                .collect();
+            let _ = self.feed.send(Watched::Revoked(revoked));
         }
         news.len()
     }
@@ -191,5 +195,30 @@ impl Revocations {
     /// Forgets the sessions whose tokens have all expired by `now`.
     pub fn prune(&self, now: i64) {
         self.set.prune(now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_revoked_together_are_one_broadcast_and_only_the_news() {
+        let revocations = Revocations::new(900);
+        let mut news = revocations.follow_news();
+        let ids: Vec<SessionId> = (0..3_000).map(|_| SessionId::random()).collect();
+        revocations.remember(ids[0], 1_000);
+        assert!(matches!(news.try_recv(), Ok(Watched::Revoked(one)) if one.len() == 1));
+        // The first is known already: the other 2,999, in one message.
+        assert_eq!(revocations.remember_ids(ids.clone(), 1_000), 2_999);
+        let Ok(Watched::Revoked(all)) = news.try_recv() else {
+            panic!("one broadcast for the batch");
+        };
+        assert_eq!(all.len(), 2_999);
+        assert!(all.iter().all(|r| r.forget_after == 1_900));
+        assert!(news.try_recv().is_err(), "nothing more");
+        // Nothing new: nothing sent.
+        assert_eq!(revocations.remember_ids(ids, 1_000), 0);
+        assert!(news.try_recv().is_err());
     }
 }

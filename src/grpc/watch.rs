@@ -20,8 +20,8 @@ use crate::clock::Clock;
 use crate::proto::{self, EncodedEvent};
 use crate::store::Store;
 
-/// At most this many sessions go in one snapshot event, keeping each message far
-/// below gRPC's default 4 MiB limit.
+/// At most this many sessions go in one event (of a snapshot, or of many sessions
+/// revoked at once), keeping each message far below gRPC's default 4 MiB limit.
 const SNAPSHOT_CHUNK: usize = 1000;
 
 /// How many events a stream may fall behind the feed before it is sent the whole
@@ -89,7 +89,24 @@ impl Feed {
             loop {
                 let fed = tokio::select! {
                     received = hub.recv() => match received {
-                        Ok(Watched::Revoked(r)) => Fed::Event((&building.event(&[r], false)).into()),
+                        Ok(Watched::Revoked(revoked)) => {
+                            // Many at once (a logout everywhere): events of at most
+                            // a snapshot chunk each, all but the last sent here.
+                            let mut chunks = revoked.chunks(SNAPSHOT_CHUNK).peekable();
+                            let mut last = None;
+                            while let Some(chunk) = chunks.next() {
+                                let event = Fed::Event((&building.event(chunk, false)).into());
+                                if chunks.peek().is_some() {
+                                    let _ = feed.send(event);
+                                } else {
+                                    last = Some(event);
+                                }
+                            }
+                            match last {
+                                Some(event) => event,
+                                None => continue,
+                            }
+                        }
                         Ok(Watched::KeysChanged) => Fed::Event((&building.keys_changed()).into()),
                         Err(broadcast::error::RecvError::Lagged(missed)) => {
                             // Follow from now on; the set holds what was missed.
@@ -220,11 +237,15 @@ mod tests {
     use super::*;
     use crate::auth::Revocation;
 
-    fn revoked(n: u8) -> Watched {
-        Watched::Revoked(Revocation {
-            session_id: format!("0190c1d2-0000-7000-8000-0000000000{n:02}"),
+    fn revocation(n: u32) -> Revocation {
+        Revocation {
+            session_id: format!("0190c1d2-0000-7000-8000-{n:012}"),
             forget_after: 1_700_000_000,
-        })
+        }
+    }
+
+    fn revoked(n: u8) -> Watched {
+        Watched::Revoked(Arc::new([revocation(n.into())]))
     }
 
     async fn event(rx: &mut broadcast::Receiver<Fed>) -> EncodedEvent {
@@ -276,5 +297,33 @@ mod tests {
         hub.send(revoked(9)).unwrap();
         let event = event(&mut rx).await.to_event().unwrap();
         assert!(event.sessions[0].session_id.ends_with("09"));
+    }
+
+    #[tokio::test]
+    async fn sessions_revoked_at_once_are_sent_in_chunks_not_one_event_each() {
+        let (hub, _) = broadcast::channel(8);
+        let (_stop, stopping) = watch::channel(false);
+        let feed = Feed::start(
+            hub.subscribe(),
+            Clock::stepped(1_700_000_000),
+            Duration::from_secs(30),
+            stopping,
+        );
+        let mut rx = feed.subscribe();
+        let many: Arc<[Revocation]> = (0..2_500).map(revocation).collect();
+        hub.send(Watched::Revoked(many)).unwrap();
+        let mut sizes = Vec::new();
+        let mut ids = Vec::new();
+        for _ in 0..3 {
+            let event = event(&mut rx).await.to_event().unwrap();
+            assert!(!event.snapshot);
+            sizes.push(event.sessions.len());
+            ids.extend(event.sessions.into_iter().map(|s| s.session_id));
+        }
+        assert_eq!(sizes, [SNAPSHOT_CHUNK, SNAPSHOT_CHUNK, 500]);
+        let expected: Vec<_> = (0..2_500).map(|n| revocation(n).session_id).collect();
+        assert_eq!(ids, expected);
+        hub.send(Watched::KeysChanged).unwrap();
+        assert!(event(&mut rx).await.to_event().unwrap().keys_changed);
     }
 }
