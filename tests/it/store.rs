@@ -415,7 +415,7 @@ async fn keys_story<S: Store>(store: &S) {
 /// token in the same queue, an unknown token, an expired one and one of a revoked
 /// session spend nothing and store nothing.
 async fn queued_spends_story<S: Store>(store: &S) {
-    let bob = user("bob@example.com");
+    let bob = user("queued@example.com");
     store.create_user(&bob).await.unwrap();
     let mut sessions = Vec::new();
     for n in 0..20u8 {
