@@ -14,7 +14,10 @@
 //! has computed, and hands it to argon2 for every hash
 //! (`hash_password_into_with_memory`). So the memory hashing holds is the hashing
 //! threads times the cost, and no hash pays for the allocation and zeroing of its
-//! 19 MiB.
+//! 19 MiB. The buffer holds a hash's working memory until the next hash overwrites
+//! it, as the freed blocks did before in the allocator (neither was ever zeroed): it
+//! is the process's own memory, and what it holds is derived from the password as the
+//! stored hash is.
 
 use std::cell::RefCell;
 
