@@ -248,6 +248,18 @@ mod tests {
         Watched::Revoked(Arc::new([revocation(n.into())]))
     }
 
+    /// A feed following `hub` from now on, and what stops it.
+    fn following(hub: &broadcast::Sender<Watched>) -> (watch::Sender<bool>, Feed) {
+        let (stop, stopping) = watch::channel(false);
+        let feed = Feed::start(
+            hub.subscribe(),
+            Clock::stepped(1_700_000_000),
+            Duration::from_secs(30),
+            stopping,
+        );
+        (stop, feed)
+    }
+
     async fn event(rx: &mut broadcast::Receiver<Fed>) -> EncodedEvent {
         match rx.recv().await.expect("an event") {
             Fed::Event(event) => event,
@@ -258,13 +270,7 @@ mod tests {
     #[tokio::test]
     async fn every_stream_gets_the_same_encoding_of_an_event() {
         let (hub, _) = broadcast::channel(8);
-        let (_stop, stopping) = watch::channel(false);
-        let feed = Feed::start(
-            hub.subscribe(),
-            Clock::stepped(1_700_000_000),
-            Duration::from_secs(30),
-            stopping,
-        );
+        let (_stop, feed) = following(&hub);
         let (mut a, mut b) = (feed.subscribe(), feed.subscribe());
         hub.send(revoked(1)).unwrap();
         let (first, second) = (event(&mut a).await, event(&mut b).await);
@@ -302,13 +308,7 @@ mod tests {
     #[tokio::test]
     async fn sessions_revoked_at_once_are_sent_in_chunks_not_one_event_each() {
         let (hub, _) = broadcast::channel(8);
-        let (_stop, stopping) = watch::channel(false);
-        let feed = Feed::start(
-            hub.subscribe(),
-            Clock::stepped(1_700_000_000),
-            Duration::from_secs(30),
-            stopping,
-        );
+        let (_stop, feed) = following(&hub);
         let mut rx = feed.subscribe();
         let many: Arc<[Revocation]> = (0..2_500).map(revocation).collect();
         hub.send(Watched::Revoked(many)).unwrap();

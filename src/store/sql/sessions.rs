@@ -100,18 +100,41 @@ macro_rules! spent_columns {
 
 /// A row of [`spent_columns`]: the new token's hash and what was spent.
 fn spent_row(row: &DbRow) -> Result<(Vec<u8>, Spent), StoreError> {
-    let session_id: String = db(row.try_get("session_id"))?;
-    let user_id: String = db(row.try_get("user_id"))?;
-    let roles: String = db(row.try_get("roles"))?;
+    let holder = Holder::read(row)?;
     let spent = Spent {
-        session_id: uuid_col(&session_id, SessionId::parse, "sessions.id")?,
-        user_id: uuid_col(&user_id, UserId::parse, "users.id")?,
-        email: Email::from_store(db(row.try_get("email"))?),
-        roles: split_roles(&roles),
-        email_verified: db(row.try_get::<Option<i64>, _>("email_verified_at"))?.is_some(),
+        session_id: holder.session_id,
+        user_id: holder.user_id,
+        email: holder.email,
+        roles: holder.roles,
+        email_verified: holder.email_verified,
         generation: db(row.try_get("generation"))?,
     };
     Ok((db(row.try_get("token_hash"))?, spent))
+}
+
+/// A refresh token's session and the user it is for, as a row names them
+/// (`session_id`, `user_id`, `email`, `roles`, `email_verified_at`).
+struct Holder {
+    session_id: SessionId,
+    user_id: UserId,
+    email: Email,
+    roles: Vec<String>,
+    email_verified: bool,
+}
+
+impl Holder {
+    fn read(row: &DbRow) -> Result<Self, StoreError> {
+        let session_id: String = db(row.try_get("session_id"))?;
+        let user_id: String = db(row.try_get("user_id"))?;
+        let roles: String = db(row.try_get("roles"))?;
+        Ok(Self {
+            session_id: uuid_col(&session_id, SessionId::parse, "sessions.id")?,
+            user_id: uuid_col(&user_id, UserId::parse, "users.id")?,
+            email: Email::from_store(db(row.try_get("email"))?),
+            roles: split_roles(&roles),
+            email_verified: db(row.try_get::<Option<i64>, _>("email_verified_at"))?.is_some(),
+        })
+    }
 }
 
 impl Backend {
@@ -240,16 +263,14 @@ impl SessionStore for Backend {
         let Some(row) = db(select.fetch_optional(&self.pool).await)? else {
             return Ok(None);
         };
-        let session_id: String = db(row.try_get("session_id"))?;
-        let user_id: String = db(row.try_get("user_id"))?;
+        let holder = Holder::read(&row)?;
         let reason: Option<String> = db(row.try_get("revoke_reason"))?;
-        let roles: String = db(row.try_get("roles"))?;
         Ok(Some(RefreshRow {
-            session_id: uuid_col(&session_id, SessionId::parse, "sessions.id")?,
-            user_id: uuid_col(&user_id, UserId::parse, "users.id")?,
-            email: Email::from_store(db(row.try_get("email"))?),
-            roles: split_roles(&roles),
-            email_verified: db(row.try_get::<Option<i64>, _>("email_verified_at"))?.is_some(),
+            session_id: holder.session_id,
+            user_id: holder.user_id,
+            email: holder.email,
+            roles: holder.roles,
+            email_verified: holder.email_verified,
             generation: db(row.try_get("generation"))?,
             session_generation: db(row.try_get("session_generation"))?,
             expires_at: db(row.try_get("expires_at"))?,
