@@ -20,6 +20,7 @@ mod keys;
 mod lifecycle;
 mod one_time;
 mod sessions;
+mod spend;
 mod users;
 
 use super::{Backend, Db, DbRow, MIGRATOR};
