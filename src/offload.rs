@@ -9,7 +9,9 @@
 //! it. At most `queue` more jobs may wait for a thread; past that the caller gets
 //! [`OffloadError::Busy`] at once instead of an unbounded queue.
 //!
-//! A job whose caller has gone (its future dropped) is skipped, not run.
+//! A job whose caller has gone (its future dropped) is skipped, not run. A job that
+//! panics answers its caller [`OffloadError::Lost`]; its thread, and the answers it
+//! holds for other callers, carry on.
 //!
 //! **Answers are handed back in batches.** Handing an answer back wakes the async
 //! worker, which (at the higher priority) takes the core from the pool's thread at
@@ -40,7 +42,7 @@ pub enum OffloadError {
     /// The queue is full.
     #[error("the queue is full")]
     Busy,
-    /// The pool's thread went away before answering (it panicked), or could not start.
+    /// The job panicked, or the pool's thread could not start.
     #[error("the worker thread failed")]
     Lost,
 }
@@ -278,7 +280,7 @@ fn worker(queue: &Queue) {
         };
         if let Some(job) = job {
             let started = Instant::now();
-            if let Some(answer) = job() {
+            if let Some(answer) = run_caught(job) {
                 if held.is_empty() {
                     holding_since = started;
                 }
@@ -292,6 +294,22 @@ fn worker(queue: &Queue) {
         }
         for answer in held.drain(..) {
             answer();
+        }
+    }
+}
+
+/// Runs `job`; a panic ends the job alone. Its answer's sender is dropped while
+/// unwinding, so its caller hears [`OffloadError::Lost`]; the thread and the answers
+/// it holds for others are untouched (a job owns everything it uses, so nothing it
+/// shares with them can be left half-changed).
+fn run_caught(job: Job) -> Option<Answer> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)) {
+        Ok(answer) => answer,
+        Err(_) => {
+            tracing::error!(
+                "a job on a worker thread panicked; its caller is answered with an internal error"
+            );
+            None
         }
     }
 }

@@ -185,3 +185,38 @@ async fn a_job_longer_than_the_hold_is_answered_as_soon_as_it_ends() {
     release.send(()).unwrap();
     blocked.await.unwrap().unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn a_panicking_job_fails_alone_and_the_thread_carries_on() {
+    let pool = Pool::new("tessera-test", 1, 4).unwrap();
+    let occupied = Occupied::start(&pool).await;
+    // Queued behind the held thread: an answer that is held while the panicking job
+    // runs, then the panicking job, then one after it.
+    let before = tokio::spawn({
+        let pool = pool.clone();
+        async move { pool.run(|| 1).await }
+    });
+    pool.until_waiting((1, 0)).await;
+    let panics = tokio::spawn({
+        let pool = pool.clone();
+        async move { pool.run(|| -> i32 { panic!("a job's own failure") }).await }
+    });
+    pool.until_waiting((2, 0)).await;
+    occupied.release().await;
+    let wait = |job: tokio::task::JoinHandle<Result<i32, OffloadError>>| async move {
+        tokio::time::timeout(Duration::from_secs(10), job)
+            .await
+            .expect("answered")
+            .expect("joined")
+    };
+    assert_eq!(
+        wait(before).await.expect("its answer survived the panic"),
+        1
+    );
+    assert!(matches!(wait(panics).await, Err(OffloadError::Lost)));
+    let after = tokio::spawn({
+        let pool = pool.clone();
+        async move { pool.run(|| 2).await }
+    });
+    assert_eq!(wait(after).await.expect("the thread still runs jobs"), 2);
+}
